@@ -1,0 +1,44 @@
+//! relay-core: the sans-IO engine of relaycheck.
+//!
+//! It knows SMTP and relay auditing, and nothing of sockets, runtimes or
+//! clocks, so the same code runs in the browser (WASM), in the terminal and
+//! on the server. [`Session`] is the entry point; its module doc says how to
+//! drive it.
+//!
+//! One concept per module:
+//! - [`reply`], [`reply_parser`]: what servers say, read incrementally;
+//! - [`command`]: what clients say, and the grammar the bridge's guard uses;
+//! - [`capabilities`]: EHLO extensions in plain words;
+//! - [`probe`]: the relay tricks tried;
+//! - [`verdict`]: what the answers mean;
+//! - [`session`] (with the private `connection`): the dialogue;
+//! - [`step`], [`transcript`], [`report`]: what is shown and saved;
+//! - [`software`]: which MTA answered, and advice for it;
+//! - [`config`]: the caller's choices.
+
+pub mod capabilities;
+pub mod command;
+pub mod config;
+mod connection;
+pub mod probe;
+pub mod reply;
+pub mod reply_parser;
+pub mod report;
+pub mod session;
+pub mod software;
+pub mod step;
+pub mod transcript;
+pub mod verdict;
+
+pub use capabilities::Capabilities;
+pub use command::Command;
+pub use config::Config;
+pub use connection::ConnectionId;
+pub use reply::{EnhancedCode, Reply, Severity};
+pub use reply_parser::{ReplyError, ReplyLimits, ReplyParser};
+pub use report::{ProbeReport, Report, Server, Timings};
+pub use session::{Event, Progress, Session, Transmit};
+pub use software::Software;
+pub use step::{Step, StepKind, Tone};
+pub use transcript::{Direction, TranscriptLine};
+pub use verdict::{Outcome, ProbeVerdict, Stage, Verdict};

@@ -1,0 +1,82 @@
+//! The report of a finished audit. Its field names are a public API: the
+//! CLI's `--json`, the hosted `/api/check` and the page's download all emit it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::capabilities::Capabilities;
+use crate::software::Software;
+use crate::step::Step;
+use crate::transcript::TranscriptLine;
+use crate::verdict::{Outcome, ProbeVerdict, Verdict};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    /// The verdict in words.
+    pub reason: String,
+    pub server: Server,
+    pub probes: Vec<ProbeReport>,
+    pub steps: Vec<Step>,
+    pub transcript: Vec<TranscriptLine>,
+    pub timings: Timings,
+    /// Wall time of the whole audit.
+    pub elapsed_ms: f64,
+    /// Connections opened to the server.
+    pub connections: u32,
+    /// What to change, for the software recognised in the banner.
+    pub advice: Vec<String>,
+    pub from_domain: String,
+    pub to_domain: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Server {
+    /// The name or address the audit was asked to check.
+    pub host: String,
+    /// The address actually connected to; `None` if no connection was made.
+    pub address: Option<String>,
+    pub port: u16,
+    /// The whole banner as sent, lines joined by `\n`.
+    pub banner: Option<String>,
+    /// The server's own name: the first word of its banner.
+    pub name: Option<String>,
+    pub software: Software,
+    /// EHLO extensions; empty if the server only speaks HELO.
+    pub capabilities: Capabilities,
+    /// The extensions in plain words.
+    pub capabilities_described: Vec<String>,
+    /// Whether EHLO was refused and HELO used instead.
+    pub helo_fallback: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub id: String,
+    pub name: String,
+    pub mail_from: String,
+    pub rcpt_to: String,
+    pub verdict: ProbeVerdict,
+    /// The code of the reply the verdict rests on; `None` when there was no
+    /// reply (timeout, lost connection).
+    pub code: Option<u16>,
+    /// That reply on one line, enhanced code and text included.
+    pub reply: Option<String>,
+    /// The reply to MAIL FROM, when it was answered.
+    pub mail_reply: Option<String>,
+    pub outcome: Outcome,
+    /// What the outcome means, in one sentence.
+    pub explanation: String,
+    /// Which connection gave the final answer, from 1.
+    pub connection: u32,
+    /// Milliseconds from sending the probe's first command to its answer.
+    pub elapsed_ms: f64,
+}
+
+/// Timings of the first connection: what a person would feel at a telnet
+/// prompt. A slow banner often means a tarpit or reverse-DNS trouble.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub connect_ms: Option<f64>,
+    pub banner_ms: Option<f64>,
+    pub greeting_ms: Option<f64>,
+}

@@ -1,0 +1,842 @@
+//! The audit of one server: a sans-IO state machine in the manner of
+//! quinn-proto's `Connection`.
+//!
+//! The driver owns sockets and the clock; the session owns the dialogue.
+//! Drive it like this, after every input:
+//!
+//! 1. hand it what happened: [`Session::handle_connected`],
+//!    [`Session::handle_connect_failed`], [`Session::handle_input`],
+//!    [`Session::handle_closed`] or [`Session::handle_timeout`];
+//! 2. send every [`Session::poll_transmit`] on its connection;
+//! 3. act on every [`Session::poll_event`]: open a connection on
+//!    [`Event::Connect`], close one on [`Event::Close`], show the rest;
+//! 4. arm a timer for [`Session::poll_timeout`].
+//!
+//! Stop when [`Event::Finished`] comes out; [`Session::report`] then holds
+//! the whole result. Time is whatever monotonic `Duration` the driver counts
+//! from; only differences matter.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::capabilities::Capabilities;
+use crate::command::Command;
+use crate::config::Config;
+use crate::connection::{Connection, ConnectionId, Outgoing, Phase, Purpose};
+use crate::probe::{self, PlanInput, Probe};
+use crate::reply::Reply;
+use crate::reply_parser::{ReplyError, ReplyLimits};
+use crate::report::{ProbeReport, Report, Server, Timings};
+use crate::software::Software;
+use crate::step::{Step, StepKind, Tone};
+use crate::transcript::{Direction, TranscriptLine};
+use crate::verdict::{self, Outcome, Stage, Verdict};
+
+/// A probe is tried at most this often: once, and once more after a drop.
+const MAX_ATTEMPTS: u8 = 2;
+/// How long to wait for the 221 after QUIT; the verdict does not depend on it.
+const QUIT_GRACE: Duration = Duration::from_secs(2);
+/// A banner slower than this gets a word of warning: tarpits and broken
+/// reverse DNS show up here first.
+const SLOW_BANNER: Duration = Duration::from_secs(5);
+
+/// Bytes for the driver to write on one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub connection: ConnectionId,
+    pub data: Vec<u8>,
+}
+
+/// What the session wants the driver to do or show.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Open a new connection to the server address already in use (never
+    /// resolve the name again), then report back with
+    /// [`Session::handle_connected`] or [`Session::handle_connect_failed`].
+    Connect(ConnectionId),
+    /// Close this connection; the session has nothing more to say on it.
+    Close(ConnectionId),
+    /// A line was sent, received, or noted.
+    Transcript(TranscriptLine),
+    /// A step of the manual test, as the page draws it.
+    Step(Step),
+    /// One probe has its answer.
+    ProbeFinished(ProbeReport),
+    /// The audit is over; [`Session::report`] is complete.
+    Finished,
+}
+
+/// How far the audit has come, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub finished: usize,
+    /// 0 until the plan exists (after the first banner).
+    pub total: usize,
+}
+
+/// How a connection was lost, which decides what its unfinished probes become.
+#[derive(Clone, Debug)]
+enum Loss {
+    /// The server closed it.
+    Closed,
+    TimedOut,
+    Garbled(ReplyError),
+    /// 421 or another 4xx that ends the session.
+    Closing(Reply),
+    ConnectFailed(String),
+}
+
+impl Loss {
+    fn outcome(&self, at: Stage) -> Outcome {
+        match self {
+            Loss::Closed => Outcome::ConnectionLost { at },
+            Loss::TimedOut => Outcome::TimedOut { at },
+            Loss::Garbled(err) => Outcome::Garbled { at, detail: err.to_string() },
+            Loss::Closing(_) => Outcome::Deferred { at },
+            Loss::ConnectFailed(_) => Outcome::ConnectionLost { at: Stage::Connect },
+        }
+    }
+
+    /// Worth another connection: the server may well answer the next one.
+    /// A server that is silent or speaks garbage will do so again.
+    fn retryable(&self) -> bool {
+        matches!(self, Loss::Closed | Loss::Closing(_) | Loss::ConnectFailed(_))
+    }
+
+    fn reply(&self) -> Option<Reply> {
+        match self {
+            Loss::Closing(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+}
+
+struct ProbeState {
+    probe: Probe,
+    attempts: u8,
+    started: Option<Duration>,
+    mail_reply: Option<Reply>,
+    result: Option<(Outcome, Option<Reply>, ConnectionId, Duration)>,
+}
+
+pub struct Session {
+    config: Config,
+    limits: ReplyLimits,
+    start: Duration,
+    now: Duration,
+    conns: Vec<Connection>,
+    address: Option<IpAddr>,
+    server: Server,
+    probes: Vec<ProbeState>,
+    planned: bool,
+    /// Probe groups waiting for a connection of their own.
+    queue: VecDeque<Vec<usize>>,
+    max_connections: usize,
+    parallel: usize,
+    events: VecDeque<Event>,
+    transmits: VecDeque<Transmit>,
+    transcript: Vec<TranscriptLine>,
+    steps: Vec<Step>,
+    timings: Timings,
+    /// Why not even one connection could be made.
+    failure: Option<String>,
+    finished: Option<(Duration, Verdict, String)>,
+}
+
+impl Session {
+    /// Starts an audit of `host` (a name or address, as the user wrote it)
+    /// on `port`. The first event asks the driver to connect.
+    pub fn new(config: Config, host: impl Into<String>, port: u16, now: Duration) -> Session {
+        let mut session = Session {
+            limits: ReplyLimits::default(),
+            start: now,
+            now,
+            conns: Vec::new(),
+            address: None,
+            server: Server { host: host.into(), port, ..Server::default() },
+            probes: Vec::new(),
+            planned: false,
+            queue: VecDeque::new(),
+            max_connections: 1,
+            parallel: config.parallel_connections.max(1),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            transcript: Vec::new(),
+            steps: Vec::new(),
+            timings: Timings::default(),
+            failure: None,
+            finished: None,
+            config,
+        };
+        session.open_connection(Vec::new(), now);
+        session
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    /// The driver connected `id` to `peer`.
+    pub fn handle_connected(&mut self, id: ConnectionId, peer: IpAddr, now: Duration) {
+        self.now = now;
+        let timeout = self.config.reply_timeout;
+        let Some(conn) = self.conn_mut(id) else { return };
+        if conn.phase != Phase::Connecting {
+            return;
+        }
+        let took = now.saturating_sub(conn.phase_since);
+        let began = conn.phase_since;
+        conn.set_phase(Phase::Banner, now);
+        conn.deadline = Some(now + timeout);
+        if self.address.is_none() {
+            self.address = Some(peer);
+            self.server.address = Some(peer.to_string());
+            self.timings.connect_ms = Some(ms(took));
+            let port = self.server.port;
+            let meaning = format!("Connected to {peer} port {port} in {}.", human_ms(took));
+            let sent = format!("telnet {} {port}", self.server.host);
+            self.push_step(StepKind::Connect, id, None, Some(sent), None, began, took, Tone::Good, meaning, Vec::new());
+        }
+        self.note(id, format!("connected to {peer} port {}", self.server.port));
+    }
+
+    /// The driver could not connect `id`; `reason` is a sentence for people
+    /// ("connection refused").
+    pub fn handle_connect_failed(&mut self, id: ConnectionId, reason: &str, now: Duration) {
+        self.now = now;
+        if self.conn(id).is_some_and(|c| c.phase == Phase::Connecting) {
+            self.lose(id, Loss::ConnectFailed(reason.to_string()), None, false);
+            self.after_input();
+        }
+    }
+
+    /// Bytes arrived from the server on `id`.
+    pub fn handle_input(&mut self, id: ConnectionId, data: &[u8], now: Duration) {
+        self.now = now;
+        match self.conn_mut(id) {
+            Some(conn) if conn.is_open() && conn.phase != Phase::Connecting => conn.push_bytes(data),
+            _ => return,
+        }
+        loop {
+            let Some(conn) = self.conn_mut(id) else { break };
+            if !conn.is_open() {
+                break;
+            }
+            match conn.next_reply() {
+                None => break,
+                Some(Ok((reply, answers))) => self.on_reply(id, reply, answers),
+                Some(Err(err)) => {
+                    self.note(id, format!("{err}; giving up on this connection"));
+                    self.lose(id, Loss::Garbled(err), None, true);
+                }
+            }
+        }
+        self.after_input();
+    }
+
+    /// The server closed `id`, or the transport failed.
+    pub fn handle_closed(&mut self, id: ConnectionId, now: Duration) {
+        self.now = now;
+        let Some(conn) = self.conn(id) else { return };
+        match conn.phase {
+            Phase::Closed => return,
+            Phase::Quitting => {
+                self.close(id, false);
+            }
+            _ => self.lose(id, Loss::Closed, None, false),
+        }
+        self.after_input();
+    }
+
+    /// Time has passed; call when [`Session::poll_timeout`] comes due.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = now;
+        let due: Vec<ConnectionId> =
+            self.conns.iter().filter(|c| c.is_open() && c.deadline.is_some_and(|d| d <= now)).map(|c| c.id).collect();
+        for id in due {
+            let phase = self.conn(id).map(|c| c.phase);
+            let secs = self.config.reply_timeout.as_secs_f64();
+            match phase {
+                Some(Phase::Quitting) => self.close(id, true),
+                Some(Phase::Connecting) => {
+                    let reason = format!("no answer to the connection attempt within {secs:.0} s");
+                    self.lose(id, Loss::ConnectFailed(reason), None, true);
+                }
+                Some(_) => {
+                    self.note(id, format!("no reply within {secs:.0} s; giving up on this connection"));
+                    self.lose(id, Loss::TimedOut, None, true);
+                }
+                None => {}
+            }
+        }
+        self.after_input();
+    }
+
+    // ----- outputs ------------------------------------------------------
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.conns.iter().filter(|c| c.is_open()).filter_map(|c| c.deadline).min()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.is_some()
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress { finished: self.probes.iter().filter(|p| p.result.is_some()).count(), total: self.probes.len() }
+    }
+
+    /// The report so far; complete once [`Event::Finished`] has come out.
+    pub fn report(&self) -> Report {
+        let (verdict, reason) = match &self.finished {
+            Some((_, v, r)) => (*v, r.clone()),
+            None => self.decide(),
+        };
+        let end = self.finished.as_ref().map_or(self.now, |f| f.0);
+        Report {
+            verdict,
+            reason,
+            server: self.server.clone(),
+            probes: (0..self.probes.len()).map(|i| self.probe_report(i)).collect(),
+            steps: self.steps.clone(),
+            transcript: self.transcript.clone(),
+            timings: self.timings.clone(),
+            elapsed_ms: ms(end.saturating_sub(self.start)),
+            connections: self.conns.iter().filter(|c| c.phase != Phase::Connecting || !c.is_open()).count() as u32,
+            advice: self.server.software.advice().iter().map(|s| s.to_string()).collect(),
+            from_domain: self.config.from_domain.clone(),
+            to_domain: self.config.to_domain.clone(),
+        }
+    }
+
+    // ----- the dialogue -------------------------------------------------
+
+    fn on_reply(&mut self, id: ConnectionId, reply: Reply, answers: Option<Outgoing>) {
+        for line in reply.wire_lines() {
+            self.record(id, Direction::Received, line);
+        }
+        let phase = self.conn(id).map(|c| c.phase);
+        if phase == Some(Phase::Banner) {
+            return self.on_banner(id, reply);
+        }
+        let Some(out) = answers else {
+            if reply.is_closing() {
+                return self.lose(id, Loss::Closing(reply), None, true);
+            }
+            return self.note(id, "a reply nobody asked for; ignored".into());
+        };
+        if reply.is_closing() && out.purpose != Purpose::Quit {
+            return self.lose(id, Loss::Closing(reply), Some(out), true);
+        }
+        let took = out.sent_at.map_or(Duration::ZERO, |t| self.now.saturating_sub(t));
+        let sent_at = out.sent_at.unwrap_or(self.now);
+        match out.purpose {
+            Purpose::Ehlo if reply.is_positive() => {
+                let caps = Capabilities::from_ehlo(&reply);
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.pipelining = caps.pipelining();
+                }
+                self.greeted(id, &out.command, reply, Some(caps), sent_at, took);
+            }
+            Purpose::Ehlo => {
+                // Old or minimal servers only know HELO (RFC 5321 §3.2).
+                self.server.helo_fallback = true;
+                let helo = Command::Helo(self.config.helo_name.clone());
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.queue(Purpose::Helo, helo);
+                }
+            }
+            Purpose::Helo if reply.is_positive() => self.greeted(id, &out.command, reply, None, sent_at, took),
+            Purpose::Helo => {
+                let outcome = if reply.is_transient() { Outcome::Deferred { at: Stage::Greeting } } else { Outcome::Refused { at: Stage::Greeting } };
+                if self.is_first(id) {
+                    let meaning = format!("The server refused both EHLO and HELO ({}).", reply.summary());
+                    self.push_step(StepKind::Greeting, id, None, Some(line_of(&out.command)), Some(reply.clone()), sent_at, took, Tone::Bad, meaning, Vec::new());
+                }
+                let probes = self.conn(id).map(|c| c.probes.clone()).unwrap_or_default();
+                for p in probes {
+                    self.finish_probe(p, outcome.clone(), Some(reply.clone()), id);
+                }
+                self.quit(id);
+            }
+            Purpose::Rset(p) => {
+                self.probes[p].started.get_or_insert(sent_at);
+            }
+            Purpose::Mail(p) => {
+                self.probes[p].started.get_or_insert(sent_at);
+                self.probes[p].mail_reply = Some(reply.clone());
+                let refused = Outcome::from_mail(&reply);
+                if p == 0 {
+                    let (tone, meaning) = match &refused {
+                        None => (Tone::Neutral, format!("The server accepted the outside sender <{}>; the recipient decides.", self.probes[p].probe.mail_from)),
+                        Some(o) => (Tone::Warning, o.explain(Some(&reply))),
+                    };
+                    self.push_step(StepKind::Sender, id, Some(p), Some(line_of(&out.command)), Some(reply.clone()), sent_at, took, tone, meaning, Vec::new());
+                }
+                if let Some(outcome) = refused {
+                    if let Some(conn) = self.conn_mut(id) {
+                        conn.unqueue_rcpt(p);
+                    }
+                    self.finish_probe(p, outcome, Some(reply), id);
+                }
+            }
+            Purpose::Rcpt(p) => {
+                // After a refused MAIL a pipelined RCPT gets "503 need MAIL";
+                // the probe already has its answer.
+                if self.probes[p].result.is_none() {
+                    let outcome = Outcome::from_rcpt(&reply);
+                    if p == 0 {
+                        let tone = match outcome.verdict() {
+                            crate::verdict::ProbeVerdict::Accepted => Tone::Bad,
+                            crate::verdict::ProbeVerdict::Denied => Tone::Good,
+                            _ => Tone::Warning,
+                        };
+                        let meaning = outcome.explain(Some(&reply));
+                        self.push_step(StepKind::Recipient, id, Some(p), Some(line_of(&out.command)), Some(reply.clone()), sent_at, took, tone, meaning, Vec::new());
+                    }
+                    self.finish_probe(p, outcome, Some(reply), id);
+                }
+            }
+            Purpose::Quit => self.close(id, true),
+        }
+        self.quit_if_done(id);
+    }
+
+    fn on_banner(&mut self, id: ConnectionId, reply: Reply) {
+        let Some(conn) = self.conn(id) else { return };
+        let waited = self.now.saturating_sub(conn.phase_since);
+        let began = conn.phase_since;
+        if self.server.banner.is_none() {
+            self.server.banner = Some(reply.wire_lines().join("\n"));
+            self.server.name = reply.lines.first().and_then(|l| l.split_whitespace().next()).filter(|w| looks_like_domain(w)).map(str::to_string);
+            self.server.software = Software::recognise(&[&reply.text()]);
+            self.timings.banner_ms = Some(ms(waited));
+            let (tone, meaning) = banner_meaning(&reply, self.server.software, waited);
+            self.push_step(StepKind::Banner, id, None, None, Some(reply.clone()), began, waited, tone, meaning, Vec::new());
+        }
+        if reply.is_positive() {
+            if !self.planned {
+                self.make_plan();
+            }
+            let timeout = self.config.reply_timeout;
+            let ehlo = Command::Ehlo(self.config.helo_name.clone());
+            let now = self.now;
+            let chunk = if self.conn(id).is_some_and(|c| c.probes.is_empty()) { self.queue.pop_front() } else { None };
+            if let Some(chunk) = chunk {
+                for &p in &chunk {
+                    self.probes[p].attempts += 1;
+                }
+                self.conns[id.0 as usize].probes = chunk;
+            }
+            let conn = &mut self.conns[id.0 as usize];
+            conn.set_phase(Phase::Greeting, now);
+            conn.deadline = Some(now + timeout);
+            conn.queue(Purpose::Ehlo, ehlo);
+            self.schedule();
+        } else if reply.is_permanent() {
+            // 554 at connect: no service for us. RFC 5321 §3.1 says to QUIT.
+            if !self.planned {
+                self.make_plan();
+                let all: Vec<usize> = (0..self.probes.len()).collect();
+                self.queue.clear();
+                self.conns[id.0 as usize].probes = all;
+            }
+            let probes = self.conns[id.0 as usize].probes.clone();
+            for p in probes {
+                self.finish_probe(p, Outcome::Refused { at: Stage::Banner }, Some(reply.clone()), id);
+            }
+            self.conns[id.0 as usize].set_phase(Phase::Probing, self.now);
+            self.quit(id);
+        } else {
+            // 421 or another 4xx: busy, or too many connections from us.
+            self.lose(id, Loss::Closing(reply), None, true);
+        }
+    }
+
+    fn greeted(&mut self, id: ConnectionId, command: &Command, reply: Reply, caps: Option<Capabilities>, sent_at: Duration, took: Duration) {
+        if self.is_first(id) {
+            let caps = caps.unwrap_or_default();
+            self.server.capabilities_described = caps.describe();
+            let software = Software::recognise(&[self.server.banner.as_deref().unwrap_or(""), &reply.text()]);
+            if software != Software::Other {
+                self.server.software = software;
+            }
+            self.server.capabilities = caps;
+            self.timings.greeting_ms = Some(ms(took));
+            let meaning = if self.server.helo_fallback {
+                "The server refused EHLO but accepted HELO: it speaks plain SMTP without extensions.".to_string()
+            } else {
+                format!("The server accepted our greeting and offers {} extensions.", self.server.capabilities.extensions.len())
+            };
+            let details = self.server.capabilities_described.clone();
+            self.push_step(StepKind::Greeting, id, None, Some(line_of(command)), Some(reply), sent_at, took, Tone::Neutral, meaning, details);
+        }
+        let now = self.now;
+        let Some(conn) = self.conn_mut(id) else { return };
+        conn.set_phase(Phase::Probing, now);
+        for p in conn.probes.clone() {
+            let probe = &self.probes[p].probe;
+            let (mail, rcpt) = (Command::mail(probe.mail_from.clone()), Command::rcpt(probe.rcpt_to.clone()));
+            let conn = &mut self.conns[id.0 as usize];
+            conn.queue(Purpose::Rset(p), Command::Rset);
+            conn.queue(Purpose::Mail(p), mail);
+            conn.queue(Purpose::Rcpt(p), rcpt);
+        }
+    }
+
+    fn quit_if_done(&mut self, id: ConnectionId) {
+        let Some(conn) = self.conn(id) else { return };
+        if conn.phase == Phase::Probing && conn.probes.is_empty() && conn.is_idle() {
+            self.quit(id);
+        }
+    }
+
+    fn quit(&mut self, id: ConnectionId) {
+        let now = self.now;
+        let Some(conn) = self.conn_mut(id) else { return };
+        if !conn.is_open() || conn.phase == Phase::Quitting {
+            return;
+        }
+        conn.set_phase(Phase::Quitting, now);
+        conn.queue(Purpose::Quit, Command::Quit);
+    }
+
+    // ----- planning and scheduling ----------------------------------------
+
+    fn make_plan(&mut self) {
+        let address = self.address.expect("a plan is made after connecting");
+        let fallback = if looks_like_domain(&self.server.host) { self.server.host.clone() } else { format!("[{address}]") };
+        let name = self.server.name.clone().unwrap_or(fallback);
+        let plan = probe::plan(&PlanInput { config: &self.config, address, server_name: &name });
+        self.probes = plan
+            .into_iter()
+            .map(|probe| ProbeState { probe, attempts: 0, started: None, mail_reply: None, result: None })
+            .collect();
+        let per = self.config.probes_per_connection.max(1);
+        let indexes: Vec<usize> = (0..self.probes.len()).collect();
+        self.queue = indexes.chunks(per).map(<[usize]>::to_vec).collect();
+        self.max_connections = self.queue.len() + self.config.spare_connections;
+        self.planned = true;
+    }
+
+    fn open_connection(&mut self, probes: Vec<usize>, now: Duration) {
+        let id = ConnectionId(self.conns.len() as u32);
+        let mut conn = Connection::new(id, now, self.limits);
+        conn.deadline = Some(now + self.config.reply_timeout);
+        for &p in &probes {
+            self.probes[p].attempts += 1;
+        }
+        conn.probes = probes;
+        self.conns.push(conn);
+        self.events.push_back(Event::Connect(id));
+    }
+
+    /// Opens connections for waiting probe groups, as many at once as allowed.
+    fn schedule(&mut self) {
+        if !self.planned || self.finished.is_some() {
+            return;
+        }
+        loop {
+            let active = self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting).count();
+            if self.queue.is_empty() || active >= self.parallel {
+                break;
+            }
+            if self.conns.len() >= self.max_connections {
+                if active == 0 {
+                    // Out of connections to try: what waits can never be asked.
+                    let last = self.conns.last().map(|c| c.id).unwrap_or(ConnectionId(0));
+                    for p in self.queue.drain(..).flatten().collect::<Vec<_>>() {
+                        self.finish_probe(p, Outcome::ConnectionLost { at: Stage::Connect }, None, last);
+                    }
+                }
+                break;
+            }
+            let chunk = self.queue.pop_front().expect("not empty");
+            self.open_connection(chunk, self.now);
+        }
+    }
+
+    /// Gives up on a connection. Its unfinished probes go to a new connection
+    /// if the loss is worth retrying, or get their outcome from it.
+    fn lose(&mut self, id: ConnectionId, loss: Loss, answering: Option<Outgoing>, tell_driver: bool) {
+        let Some(conn) = self.conn_mut(id) else { return };
+        if !conn.is_open() {
+            return;
+        }
+        let mut unanswered: Vec<Outgoing> = answering.into_iter().collect();
+        unanswered.extend(conn.take_unanswered());
+        let probes = std::mem::take(&mut conn.probes);
+        let stages: Vec<(usize, Stage)> = probes.iter().map(|&p| (p, conn.stage_of(p, &unanswered))).collect();
+        let phase = conn.phase;
+        match &loss {
+            Loss::Closed => self.note(id, "the server closed the connection".into()),
+            Loss::ConnectFailed(reason) => self.note(id, format!("could not connect: {reason}")),
+            _ => {}
+        }
+        self.close(id, tell_driver);
+
+        if !self.planned {
+            if self.address.is_none() {
+                let reason = match &loss {
+                    Loss::ConnectFailed(r) => r.clone(),
+                    _ => "the connection was lost".into(),
+                };
+                if phase == Phase::Connecting && self.is_first(id) {
+                    let meaning = format!("Could not connect: {reason}.");
+                    let sent = format!("telnet {} {}", self.server.host, self.server.port);
+                    self.push_step(StepKind::Connect, id, None, Some(sent), None, self.start, self.now.saturating_sub(self.start), Tone::Bad, meaning, Vec::new());
+                }
+                self.failure = Some(reason);
+                return;
+            }
+            // Lost before the banner: the plan is made anyway, so the report
+            // lists every probe and why none could be asked.
+            self.make_plan();
+            self.queue.clear();
+            let stage = if phase == Phase::Connecting { Stage::Connect } else { Stage::Banner };
+            for p in 0..self.probes.len() {
+                self.finish_probe(p, loss.outcome(stage), loss.reply(), id);
+            }
+            return;
+        }
+
+        if matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) {
+            // The server limits connections from us: go on one at a time.
+            self.parallel = 1;
+        }
+        let mut retry = Vec::new();
+        for (p, stage) in stages {
+            if loss.retryable() && self.probes[p].attempts < MAX_ATTEMPTS {
+                retry.push(p);
+            } else {
+                self.finish_probe(p, loss.outcome(stage), loss.reply(), id);
+            }
+        }
+        if !retry.is_empty() {
+            self.note(id, format!("{} unfinished probe(s) will be tried again on a new connection", retry.len()));
+            self.queue.push_front(retry);
+        }
+    }
+
+    fn close(&mut self, id: ConnectionId, tell_driver: bool) {
+        let now = self.now;
+        let Some(conn) = self.conn_mut(id) else { return };
+        if !conn.is_open() {
+            return;
+        }
+        conn.set_phase(Phase::Closed, now);
+        conn.deadline = None;
+        if tell_driver {
+            self.events.push_back(Event::Close(id));
+        }
+    }
+
+    fn finish_probe(&mut self, p: usize, outcome: Outcome, reply: Option<Reply>, id: ConnectionId) {
+        if self.probes[p].result.is_some() {
+            return;
+        }
+        self.probes[p].result = Some((outcome, reply, id, self.now));
+        for conn in &mut self.conns {
+            conn.probes.retain(|&q| q != p);
+        }
+        let report = self.probe_report(p);
+        self.events.push_back(Event::ProbeFinished(report));
+    }
+
+    /// After every input: send what may go, open what may open, and finish
+    /// when all is answered and every connection is closed.
+    fn after_input(&mut self) {
+        self.schedule();
+        let now = self.now;
+        let timeout = self.config.reply_timeout;
+        for i in 0..self.conns.len() {
+            let conn = &mut self.conns[i];
+            if !conn.is_open() || conn.phase == Phase::Connecting {
+                continue;
+            }
+            let commands = conn.take_sendable(now);
+            if !commands.is_empty() {
+                let wait = if conn.phase == Phase::Quitting { QUIT_GRACE.min(timeout) } else { timeout };
+                conn.deadline = Some(now + wait);
+                let id = conn.id;
+                let data: Vec<u8> = commands.iter().flat_map(|c| c.to_string().into_bytes()).collect();
+                for c in &commands {
+                    self.record(id, Direction::Sent, line_of(c));
+                }
+                self.transmits.push_back(Transmit { connection: id, data });
+            } else if conn.phase != Phase::Banner && conn.is_idle() {
+                conn.deadline = None;
+            }
+        }
+        self.finish_if_done();
+    }
+
+    fn finish_if_done(&mut self) {
+        if self.finished.is_some() || self.conns.iter().any(Connection::is_open) {
+            return;
+        }
+        let all_answered = self.planned && self.probes.iter().all(|p| p.result.is_some());
+        if !(all_answered || self.failure.is_some()) {
+            return;
+        }
+        let (verdict, reason) = self.decide();
+        let tone = match verdict {
+            Verdict::Open => Tone::Bad,
+            Verdict::Closed => Tone::Good,
+            Verdict::Inconclusive | Verdict::Blocked => Tone::Warning,
+        };
+        let first = ConnectionId(0);
+        self.push_step(StepKind::Verdict, first, None, None, None, self.now, Duration::ZERO, tone, reason.clone(), Vec::new());
+        self.finished = Some((self.now, verdict, reason));
+        self.events.push_back(Event::Finished);
+    }
+
+    fn decide(&self) -> (Verdict, String) {
+        if let Some(reason) = &self.failure {
+            let host = &self.server.host;
+            return (Verdict::Inconclusive, format!("Could not connect to {host} port {}: {reason}.", self.server.port));
+        }
+        let outcomes: Vec<(&str, &Outcome, Option<&Reply>)> = self
+            .probes
+            .iter()
+            .filter_map(|p| p.result.as_ref().map(|(o, r, _, _)| (p.probe.name.as_str(), o, r.as_ref())))
+            .collect();
+        verdict::overall(&outcomes)
+    }
+
+    // ----- records --------------------------------------------------------
+
+    fn probe_report(&self, p: usize) -> ProbeReport {
+        let state = &self.probes[p];
+        let (outcome, reply, conn, at) = match &state.result {
+            Some((o, r, c, t)) => (o.clone(), r.clone(), *c, *t),
+            None => (Outcome::ConnectionLost { at: Stage::Connect }, None, ConnectionId(0), self.now),
+        };
+        ProbeReport {
+            id: state.probe.id.clone(),
+            name: state.probe.name.clone(),
+            mail_from: state.probe.mail_from.clone(),
+            rcpt_to: state.probe.rcpt_to.clone(),
+            verdict: outcome.verdict(),
+            code: reply.as_ref().map(|r| r.code),
+            reply: reply.as_ref().map(Reply::summary),
+            mail_reply: state.mail_reply.as_ref().map(Reply::summary),
+            explanation: outcome.explain(reply.as_ref()),
+            outcome,
+            connection: conn.number(),
+            elapsed_ms: state.started.map_or(0.0, |s| ms(at.saturating_sub(s))),
+        }
+    }
+
+    fn record(&mut self, id: ConnectionId, direction: Direction, text: String) {
+        let line = TranscriptLine { connection: id.number(), at_ms: ms(self.now.saturating_sub(self.start)), direction, text };
+        self.transcript.push(line.clone());
+        self.events.push_back(Event::Transcript(line));
+    }
+
+    fn note(&mut self, id: ConnectionId, text: String) {
+        self.record(id, Direction::Note, text);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_step(
+        &mut self,
+        kind: StepKind,
+        id: ConnectionId,
+        probe: Option<usize>,
+        sent: Option<String>,
+        reply: Option<Reply>,
+        began: Duration,
+        took: Duration,
+        tone: Tone,
+        meaning: String,
+        details: Vec<String>,
+    ) {
+        let step = Step {
+            kind,
+            connection: id.number(),
+            probe: probe.map(|p| self.probes[p].probe.id.clone()),
+            sent,
+            reply,
+            at_ms: ms(began.saturating_sub(self.start)),
+            took_ms: ms(took),
+            tone,
+            meaning,
+            details,
+        };
+        self.steps.push(step.clone());
+        self.events.push_back(Event::Step(step));
+    }
+
+    fn conn(&self, id: ConnectionId) -> Option<&Connection> {
+        self.conns.get(id.0 as usize)
+    }
+
+    fn conn_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
+        self.conns.get_mut(id.0 as usize)
+    }
+
+    fn is_first(&self, id: ConnectionId) -> bool {
+        id.0 == 0
+    }
+}
+
+fn banner_meaning(reply: &Reply, software: Software, waited: Duration) -> (Tone, String) {
+    let who = match software {
+        Software::Other => String::new(),
+        s => format!(" ({})", s.name()),
+    };
+    if reply.is_positive() {
+        if waited >= SLOW_BANNER {
+            (Tone::Warning, format!("The server greeted us{who}, but only after {}: a deliberate delay (tarpit) or slow reverse DNS.", human_ms(waited)))
+        } else {
+            (Tone::Good, format!("The server greeted us{who} after {}.", human_ms(waited)))
+        }
+    } else if reply.is_permanent() {
+        (Tone::Bad, format!("The server refused to talk to this checker ({}).", reply.summary()))
+    } else {
+        (Tone::Warning, format!("The server is not taking connections just now ({}).", reply.summary()))
+    }
+}
+
+/// A command as shown in a transcript: its wire form without the CRLF.
+fn line_of(command: &Command) -> String {
+    command.to_string().trim_end_matches("\r\n").to_string()
+}
+
+/// Whether a banner's first word can stand for the server's name in a probe.
+fn looks_like_domain(word: &str) -> bool {
+    word.contains('.')
+        && !word.starts_with('.')
+        && !word.ends_with('.')
+        && word.parse::<IpAddr>().is_err()
+        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// "0.4 ms", "312 ms", "2.1 s".
+pub fn human_ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}

@@ -1,0 +1,57 @@
+//! Step records: the manual test's steps (connect, banner, greeting, sender,
+//! recipient, verdict), each with what was sent, what came back, a tone and
+//! one sentence on what it means. The page draws one panel per step.
+
+use serde::{Deserialize, Serialize};
+
+use crate::reply::Reply;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    Connect,
+    Banner,
+    Greeting,
+    Sender,
+    Recipient,
+    Verdict,
+}
+
+/// How the page should colour a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tone {
+    /// As it should be.
+    Good,
+    /// Neither good nor bad: a fact.
+    Neutral,
+    /// Worth a look, or the answer is not final.
+    Warning,
+    /// A problem: an open relay, or a step that failed.
+    Bad,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    /// Connection number, from 1.
+    pub connection: u32,
+    /// The probe this step belongs to, for sender and recipient steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+    /// The command sent, without CRLF (`telnet host 25` for the connect step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
+    /// When the step began, in milliseconds since the audit began.
+    pub at_ms: f64,
+    /// How long the step took: from sending (or connecting) to the answer.
+    pub took_ms: f64,
+    pub tone: Tone,
+    /// What the step means, in one sentence.
+    pub meaning: String,
+    /// Further facts (the addresses tried, capabilities in plain words).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
