@@ -45,3 +45,67 @@ impl Default for Config {
         }
     }
 }
+
+/// A setting that cannot work, said so that the user can fix it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the {what} \"{value}\" is not a domain name (letters, digits, dots and hyphens, such as example.com)")]
+    NotADomain { what: &'static str, value: String },
+    #[error("the local part \"{0}\" must be letters, digits, dots, hyphens or underscores")]
+    BadLocalPart(String),
+    #[error("the timeout must be at least one second")]
+    TimeoutTooShort,
+}
+
+impl Config {
+    /// Checks what a user may have typed. Probes put these strings into SMTP
+    /// commands, so anything beyond a plain domain could change the commands.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (what, value) in [
+            ("sender domain", &self.from_domain),
+            ("recipient domain", &self.to_domain),
+            ("greeting name", &self.helo_name),
+        ] {
+            if !is_domain(value) {
+                return Err(ConfigError::NotADomain { what, value: value.clone() });
+            }
+        }
+        let ok_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
+        if self.local_part.is_empty() || self.local_part.len() > 64 || !self.local_part.bytes().all(ok_local) {
+            return Err(ConfigError::BadLocalPart(self.local_part.clone()));
+        }
+        if self.reply_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::TimeoutTooShort);
+        }
+        Ok(())
+    }
+}
+
+/// A DNS name of LDH labels (RFC 1123), at most 253 bytes.
+pub fn is_domain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_refuses_what_would_change_a_command() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        for bad in ["", "example.com>\r\nDATA", "a b.example", "-x.example", "x..example", "ex@mple.com"] {
+            let config = Config { to_domain: bad.into(), ..Config::default() };
+            assert!(config.validate().is_err(), "{bad:?} should be refused");
+        }
+        let config = Config { reply_timeout: Duration::from_millis(10), ..Config::default() };
+        assert_eq!(config.validate(), Err(ConfigError::TimeoutTooShort));
+    }
+}

@@ -32,7 +32,7 @@ pub mod verdict;
 
 pub use capabilities::Capabilities;
 pub use command::Command;
-pub use config::Config;
+pub use config::{Config, ConfigError};
 pub use connection::ConnectionId;
 pub use reply::{EnhancedCode, Reply, Severity};
 pub use reply_parser::{ReplyError, ReplyLimits, ReplyParser};

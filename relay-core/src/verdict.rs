@@ -206,11 +206,25 @@ pub fn overall(outcomes: &[(&str, &Outcome, Option<&Reply>)]) -> (Verdict, Strin
         let more = if accepted > 1 { format!(" {accepted} of {total} probes were accepted.") } else { String::new() };
         return (
             Verdict::Open,
-            format!("Open relay: the server accepted mail for an outside domain from an outside sender in the probe \"{name}\"{}.{more}", reply_of(*reply)),
+            format!("The server accepted mail for an outside domain from an outside sender in the probe \"{name}\"{}.{more}", reply_of(*reply)),
         );
     }
     let denied = count(&|o| *o == Outcome::Denied);
     let transient = count(&|o| o.is_transient());
+    let relay_deferrals = outcomes
+        .iter()
+        .filter(|(_, o, r)| matches!(o, Outcome::Deferred { at: Stage::Recipient }) && is_relay_deferral(*r))
+        .count();
+    if transient > 0 && relay_deferrals == transient {
+        let (_, _, reply) = first(&|o| o.is_transient()).unwrap();
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "Not an open relay right now, but the refusals are only temporary: {relay_deferrals} of {total} relay attempts got a 4xx reply{}, which means \"try again later\", never a final no. Make the refusal permanent (in Postfix: reject_unauth_destination instead of defer_unauth_destination).",
+                reply_of(*reply)
+            ),
+        );
+    }
     if let Some((name, outcome, reply)) = first(&|o| o.is_transient()) {
         let what = outcome.explain(*reply);
         let head = if denied > 0 {
