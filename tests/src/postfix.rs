@@ -1,0 +1,148 @@
+//! A private Postfix instance on loopback, as DESIGN.md describes: its own
+//! configuration, queue and data directories under the temp dir, one smtpd
+//! listener per relay policy, `default_transport = discard` so that nothing
+//! ever leaves the machine, and its log in a file the test can read.
+//!
+//! Needs Debian's `postfix` package (scripts/setup test installs it) and root,
+//! as `postfix start` does.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::net::{free_port, wait_for_banner};
+
+/// How one listener treats relaying from 127.0.0.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// A correctly closed server: `reject_unauth_destination`, which answers
+    /// `554 5.7.1 … Relay access denied`.
+    Closed,
+    /// Debian's stock setting, `defer_unauth_destination`: the same refusal
+    /// but temporary, `454 4.7.1`.
+    Deferring,
+    /// An open relay: every client is in `mynetworks`.
+    Open,
+}
+
+impl Policy {
+    fn master_options(self) -> &'static str {
+        match self {
+            Policy::Closed => "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
+            Policy::Deferring => "-o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,defer_unauth_destination",
+            Policy::Open => "-o mynetworks=0.0.0.0/0",
+        }
+    }
+}
+
+/// A running Postfix; stopped and removed when dropped.
+pub struct Postfix {
+    dir: PathBuf,
+    listeners: Vec<(Policy, SocketAddr)>,
+}
+
+/// The name Postfix gives itself in banners.
+pub const HOSTNAME: &str = "mx.relaycheck.test";
+
+impl Postfix {
+    /// Starts one instance with a listener for each policy.
+    pub fn start(policies: &[Policy]) -> Postfix {
+        Self::start_with(policies, &[])
+    }
+
+    /// As [`Postfix::start`], with extra `main.cf` lines.
+    pub fn start_with(policies: &[Policy], extra_main_cf: &[&str]) -> Postfix {
+        assert!(
+            Path::new("/usr/sbin/postfix").exists(),
+            "Postfix is not installed: run scripts/setup test (it installs Debian's postfix package)"
+        );
+        let dir = std::env::temp_dir().join(format!("relaycheck-postfix-{}-{}", std::process::id(), free_port()));
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["conf", "queue", "data"] {
+            fs::create_dir_all(dir.join(sub)).expect("create postfix dirs");
+        }
+        // The data directory holds master.lock, which Postfix opens as its own user.
+        let status = Command::new("chown").arg("postfix").arg(dir.join("data")).status().expect("chown");
+        assert!(status.success(), "chown postfix {}/data failed", dir.display());
+
+        let d = dir.display();
+        let mut main_cf = format!(
+            "compatibility_level = 3.6\n\
+             queue_directory = {d}/queue\n\
+             data_directory = {d}/data\n\
+             maillog_file = {d}/maillog\n\
+             maillog_file_prefixes = {d}\n\
+             myhostname = {HOSTNAME}\n\
+             mydomain = relaycheck.test\n\
+             myorigin = $myhostname\n\
+             mydestination = $myhostname, localhost\n\
+             inet_interfaces = loopback-only\n\
+             inet_protocols = ipv4\n\
+             # 127.0.0.1, where the tests connect from, is an outsider here.\n\
+             mynetworks = 127.0.0.2/32\n\
+             # Nothing leaves this machine, whatever is accepted.\n\
+             default_transport = discard\n\
+             relay_transport = discard\n\
+             local_transport = discard\n\
+             smtpd_banner = $myhostname ESMTP Postfix\n\
+             smtp_host_lookup = native\n"
+        );
+        for line in extra_main_cf {
+            main_cf.push_str(line);
+            main_cf.push('\n');
+        }
+        fs::write(dir.join("conf/main.cf"), main_cf).expect("write main.cf");
+
+        // Debian's master.cf has every service Postfix needs; only its public
+        // smtpd on port 25 is taken out and ours put in.
+        let stock = fs::read_to_string("/etc/postfix/master.cf").expect("read /etc/postfix/master.cf");
+        let mut master: String = stock
+            .lines()
+            .map(|l| if l.starts_with("smtp ") && l.contains(" inet ") { format!("#{l}") } else { l.to_string() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        master.push('\n');
+        let mut listeners = Vec::new();
+        for &policy in policies {
+            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            master.push_str(&format!("{addr} inet n - n - - smtpd {}\n", policy.master_options()));
+            listeners.push((policy, addr));
+        }
+        fs::write(dir.join("conf/master.cf"), master).expect("write master.cf");
+
+        let out = Command::new("postfix").arg("-c").arg(dir.join("conf")).arg("start").output().expect("run postfix");
+        let postfix = Postfix { dir, listeners };
+        assert!(
+            out.status.success(),
+            "postfix start failed: {}{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            postfix.log()
+        );
+        for &(_, addr) in &postfix.listeners {
+            if let Err(e) = wait_for_banner(addr, Duration::from_secs(20)) {
+                panic!("{e}\nlog:\n{}", postfix.log());
+            }
+        }
+        postfix
+    }
+
+    /// The listener with this policy.
+    pub fn addr(&self, policy: Policy) -> SocketAddr {
+        self.listeners.iter().find(|(p, _)| *p == policy).map(|(_, a)| *a).expect("no listener with that policy")
+    }
+
+    /// Everything Postfix logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix").arg("-c").arg(self.dir.join("conf")).arg("stop").output();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
