@@ -133,6 +133,8 @@ pub struct Session {
     /// Probe groups waiting for a connection of their own.
     queue: VecDeque<Vec<usize>>,
     max_connections: usize,
+    /// Connections given back to the budget because the server turned them away.
+    refunds: usize,
     parallel: usize,
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
@@ -159,6 +161,7 @@ impl Session {
             planned: false,
             queue: VecDeque::new(),
             max_connections: 1,
+            refunds: 0,
             parallel: config.parallel_connections.max(1),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -220,15 +223,10 @@ impl Session {
             Some(conn) if conn.is_open() && conn.phase != Phase::Connecting => conn.push_bytes(data),
             _ => return,
         }
-        loop {
-            let Some(conn) = self.conn_mut(id) else { break };
-            if !conn.is_open() {
-                break;
-            }
-            match conn.next_reply() {
-                None => break,
-                Some(Ok((reply, answers))) => self.on_reply(id, reply, answers),
-                Some(Err(err)) => {
+        while let Some(next) = self.conn_mut(id).filter(|c| c.is_open()).and_then(Connection::next_reply) {
+            match next {
+                Ok((reply, answers)) => self.on_reply(id, reply, answers),
+                Err(err) => {
                     self.note(id, format!("{err}; giving up on this connection"));
                     self.lose(id, Loss::Garbled(err), None, true);
                 }
@@ -612,9 +610,16 @@ impl Session {
             return;
         }
 
-        if matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) {
+        if matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) && loss.retryable() {
             // The server limits connections from us: go on one at a time.
+            // A connection turned away at the door asked nothing, so it does
+            // not count against the budget (but only so often: a server that
+            // turns every connection away must still end the audit).
             self.parallel = 1;
+            if self.refunds < self.config.parallel_connections {
+                self.refunds += 1;
+                self.max_connections += 1;
+            }
         }
         let mut retry = Vec::new();
         for (p, stage) in stages {

@@ -91,13 +91,14 @@ pub enum Stage {
 }
 
 impl fmt::Display for Stage {
+    /// When it happened, to end a sentence: "… lost while connecting".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Stage::Connect => "connecting",
-            Stage::Banner => "waiting for the banner",
-            Stage::Greeting => "the greeting (EHLO/HELO)",
-            Stage::Sender => "MAIL FROM",
-            Stage::Recipient => "RCPT TO",
+            Stage::Connect => "while connecting",
+            Stage::Banner => "while waiting for the banner",
+            Stage::Greeting => "after our greeting (EHLO/HELO)",
+            Stage::Sender => "after MAIL FROM",
+            Stage::Recipient => "after RCPT TO",
         })
     }
 }
@@ -163,23 +164,22 @@ impl Outcome {
             Outcome::Deferred { at: Stage::Recipient } if is_relay_deferral(reply) => format!(
                 "The server refused to relay, but only for now{said}: a temporary refusal is not a final no. Make it permanent (in Postfix: reject_unauth_destination instead of defer_unauth_destination)."
             ),
-            Outcome::Deferred { at } => format!("The server said \"not now\" at {at}{said}, as greylisting does; the relay question stays open until it answers for good."),
+            Outcome::Deferred { at } => format!("The server said \"not now\" {at}{said}, as greylisting does; the relay question stays open until it answers for good."),
             Outcome::SenderRefused => format!("The server refused this sender{said}, so the recipient was never tested."),
-            Outcome::Blocked { at } => format!("The server requires encryption (STARTTLS) or a login before {at}{said}, so relaying by strangers could not be tested in plain SMTP."),
-            Outcome::Refused { at } => format!("The server turned the connection away at {at}{said}; it will not talk to this checker."),
-            Outcome::TimedOut { at } => format!("The server did not answer in time at {at}."),
-            Outcome::ConnectionLost { at } => format!("The connection was lost at {at}{said} before the server answered."),
-            Outcome::Garbled { at, detail } => format!("At {at}, {detail}."),
+            Outcome::Blocked { .. } => format!("The server requires encryption (STARTTLS) or a login before it takes mail{said}, so relaying by strangers could not be tested in plain SMTP."),
+            Outcome::Refused { at } => format!("The server turned the connection away {at}{said}; it will not talk to this checker."),
+            Outcome::TimedOut { at } => format!("The server did not answer in time {at}."),
+            Outcome::ConnectionLost { at } => format!("The connection was lost {at}{said} before the server answered."),
+            Outcome::Garbled { at, detail } => format!("{detail} ({at})."),
         }
     }
 }
 
 /// A 4xx that says "relay access denied" in words: Postfix's
 /// `defer_unauth_destination` safety net, the default on fresh installs.
+/// The enhanced code alone does not tell: greylisting says 4.7.1 too.
 fn is_relay_deferral(reply: Option<&Reply>) -> bool {
-    reply.is_some_and(|r| {
-        r.is_transient() && (r.text().to_ascii_lowercase().contains("relay") || r.enhanced.is_some_and(|e| e.subject == 7 && e.detail == 1))
-    })
+    reply.is_some_and(|r| r.is_transient() && r.text().to_ascii_lowercase().contains("relay"))
 }
 
 /// Combines the probes' outcomes into the audit's verdict and its reason.
