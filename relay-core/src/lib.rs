@@ -14,12 +14,15 @@
 //! - [`session`] (with the private `connection`): the dialogue;
 //! - [`step`], [`transcript`], [`report`]: what is shown and saved;
 //! - [`software`]: which MTA answered, and advice for it;
-//! - [`config`]: the caller's choices.
+//! - [`config`]: the caller's choices;
+//! - [`wire`]: what the page and the bridge say to each other;
+//! - [`guard`]: what the bridge lets a page send to a mail server.
 
 pub mod capabilities;
 pub mod command;
 pub mod config;
 mod connection;
+pub mod guard;
 pub mod probe;
 pub mod reply;
 pub mod reply_parser;
@@ -29,11 +32,13 @@ pub mod software;
 pub mod step;
 pub mod transcript;
 pub mod verdict;
+pub mod wire;
 
 pub use capabilities::Capabilities;
 pub use command::Command;
 pub use config::{Config, ConfigError};
 pub use connection::ConnectionId;
+pub use guard::{Decision, Guard, GuardLimits, Refusal};
 pub use reply::{EnhancedCode, Reply, Severity};
 pub use reply_parser::{ReplyError, ReplyLimits, ReplyParser};
 pub use report::{ProbeReport, Report, Server, Timings};
@@ -42,3 +47,4 @@ pub use software::Software;
 pub use step::{Step, StepKind, Tone};
 pub use transcript::{Direction, TranscriptLine};
 pub use verdict::{Outcome, ProbeVerdict, Stage, Verdict};
+pub use wire::{BridgeEvent, ErrorCode, WsQuery};

@@ -1,0 +1,328 @@
+//! What the page and the bridge say to each other, besides SMTP.
+//!
+//! The page opens a websocket at `GET /ws?host=H&port=P` ([`WsQuery`]). The
+//! first frame the bridge sends is a text frame holding a [`BridgeEvent`] as
+//! JSON: [`BridgeEvent::Connected`] once it reached the server, or
+//! [`BridgeEvent::Error`] and then the close. After `Connected`, binary
+//! frames carry SMTP bytes both ways, and text frames carry further events
+//! from the bridge. Both sides use these types, so they agree by
+//! construction; the JSON field names and codes are a public API.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::guard::Refusal;
+
+/// The path of the websocket endpoint.
+pub const WS_PATH: &str = "/ws";
+
+/// The query string of `GET /ws`: the mail server to audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WsQuery {
+    /// A host name or an IP address, as the user typed it.
+    pub host: String,
+    pub port: u16,
+}
+
+impl WsQuery {
+    /// `/ws?host=…&port=…`, the host percent-encoded.
+    pub fn to_path(&self) -> String {
+        let mut host = String::with_capacity(self.host.len());
+        for b in self.host.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                host.push(char::from(b));
+            } else {
+                host.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!("{WS_PATH}?host={host}&port={}", self.port)
+    }
+}
+
+/// A text frame from the bridge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BridgeEvent {
+    /// The bridge reached the server; SMTP bytes follow in binary frames.
+    Connected {
+        /// The host as the page asked for it.
+        host: String,
+        /// The address connected to, the one every `[ip]` probe names.
+        address: String,
+        port: u16,
+        /// Every address the name resolved to, in the order tried.
+        resolved: Vec<String>,
+        /// How long the TCP connection took, in milliseconds.
+        connect_ms: f64,
+    },
+    /// The bridge could not start or go on with the session; it closes the
+    /// websocket next.
+    Error { code: ErrorCode, message: String },
+    /// The guard did not forward a line the page sent; the session goes on.
+    Refused {
+        /// The [`Refusal::code`].
+        code: String,
+        /// The verb of the refused line, when the guard could read one.
+        command: Option<String>,
+        message: String,
+    },
+    /// The bridge ended the session, for this reason.
+    Closed { code: ErrorCode, message: String },
+}
+
+impl BridgeEvent {
+    /// An [`BridgeEvent::Error`] with the code's default sentence.
+    pub fn error(code: ErrorCode) -> Self {
+        BridgeEvent::Error { code, message: code.default_message().to_string() }
+    }
+
+    /// A [`BridgeEvent::Closed`] with the code's default sentence.
+    pub fn closed(code: ErrorCode) -> Self {
+        BridgeEvent::Closed { code, message: code.default_message().to_string() }
+    }
+
+    /// The guard refused a line and the session goes on.
+    pub fn refused(refusal: &Refusal) -> Self {
+        BridgeEvent::Refused {
+            code: refusal.code().to_string(),
+            command: refusal.command().map(str::to_string),
+            message: refusal.to_string(),
+        }
+    }
+
+    /// The guard stopped reading the page ([`crate::guard::Decision::Close`]),
+    /// so the bridge ends the session; the sentence says why.
+    pub fn closed_by_guard(refusal: &Refusal) -> Self {
+        BridgeEvent::Closed { code: ErrorCode::GuardClosed, message: refusal.to_string() }
+    }
+
+    /// The event as the text of a websocket frame.
+    pub fn to_json(&self) -> String {
+        // These types always serialise; should that ever change, the page
+        // still gets an event it can read rather than nothing.
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            format!(
+                r#"{{"type":"error","code":"internal","message":"{}"}}"#,
+                ErrorCode::Internal.default_message()
+            )
+        })
+    }
+
+    /// Reads the text of a websocket frame.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// Why the bridge did not connect, or ended the session. The snake_case
+/// names are stable: pages and scripts match on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    OriginNotAllowed,
+    PortNotAllowed,
+    AddressDenied,
+    UnknownHost,
+    NoAddress,
+    ConnectFailed,
+    ConnectTimeout,
+    TooManySessions,
+    TooManySessionsFromYou,
+    RateLimited,
+    DestinationRateLimited,
+    IdleTimeout,
+    SessionTooLong,
+    ByteLimit,
+    FrameTooLarge,
+    GuardClosed,
+    ServerClosed,
+    ShuttingDown,
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::BadRequest,
+        ErrorCode::OriginNotAllowed,
+        ErrorCode::PortNotAllowed,
+        ErrorCode::AddressDenied,
+        ErrorCode::UnknownHost,
+        ErrorCode::NoAddress,
+        ErrorCode::ConnectFailed,
+        ErrorCode::ConnectTimeout,
+        ErrorCode::TooManySessions,
+        ErrorCode::TooManySessionsFromYou,
+        ErrorCode::RateLimited,
+        ErrorCode::DestinationRateLimited,
+        ErrorCode::IdleTimeout,
+        ErrorCode::SessionTooLong,
+        ErrorCode::ByteLimit,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::GuardClosed,
+        ErrorCode::ServerClosed,
+        ErrorCode::ShuttingDown,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable name, as in the JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::PortNotAllowed => "port_not_allowed",
+            ErrorCode::AddressDenied => "address_denied",
+            ErrorCode::UnknownHost => "unknown_host",
+            ErrorCode::NoAddress => "no_address",
+            ErrorCode::ConnectFailed => "connect_failed",
+            ErrorCode::ConnectTimeout => "connect_timeout",
+            ErrorCode::TooManySessions => "too_many_sessions",
+            ErrorCode::TooManySessionsFromYou => "too_many_sessions_from_you",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::DestinationRateLimited => "destination_rate_limited",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::SessionTooLong => "session_too_long",
+            ErrorCode::ByteLimit => "byte_limit",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::GuardClosed => "guard_closed",
+            ErrorCode::ServerClosed => "server_closed",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// A sentence for people, when the bridge has nothing more precise to say.
+    pub fn default_message(&self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "the page did not name a host and a port the bridge can read",
+            ErrorCode::OriginNotAllowed => "this bridge only serves the pages of the sites it was set up for",
+            ErrorCode::PortNotAllowed => {
+                "the bridge only connects to the mail ports it allows (25, 465 and 587 unless its operator chose others)"
+            }
+            ErrorCode::AddressDenied => {
+                "the host has a private, local or reserved address, and the bridge never connects to those"
+            }
+            ErrorCode::UnknownHost => "the host name does not exist in the DNS",
+            ErrorCode::NoAddress => "the host name exists but has no address to connect to",
+            ErrorCode::ConnectFailed => "the mail server refused the connection or could not be reached",
+            ErrorCode::ConnectTimeout => "the mail server did not take the connection in time",
+            ErrorCode::TooManySessions => "the bridge is busy with other audits; try again in a minute",
+            ErrorCode::TooManySessionsFromYou => {
+                "you already run as many audits at once as the bridge allows; wait for one to finish"
+            }
+            ErrorCode::RateLimited => "you started too many audits in a short time; try again in a minute",
+            ErrorCode::DestinationRateLimited => {
+                "this mail server has been audited too often in a short time; try again later"
+            }
+            ErrorCode::IdleTimeout => "nothing was said for too long, so the bridge ended the session",
+            ErrorCode::SessionTooLong => "the session lasted as long as the bridge allows, so it ended it",
+            ErrorCode::ByteLimit => "the session carried as many bytes as the bridge allows, so it ended it",
+            ErrorCode::FrameTooLarge => "the page sent a websocket frame larger than the bridge accepts",
+            ErrorCode::GuardClosed => "the page sent something the bridge could not read safely, so it ended the session",
+            ErrorCode::ServerClosed => "the mail server closed the connection",
+            ErrorCode::ShuttingDown => "the bridge is shutting down; try again in a minute",
+            ErrorCode::Internal => "the bridge failed unexpectedly; try again, and tell its operator if it goes on",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected() -> BridgeEvent {
+        BridgeEvent::Connected {
+            host: "mx.example.org".into(),
+            address: "192.0.2.7".into(),
+            port: 25,
+            resolved: vec!["192.0.2.7".into(), "2001:db8::7".into()],
+            connect_ms: 12.5,
+        }
+    }
+
+    #[test]
+    fn connected_json_is_the_public_api() {
+        assert_eq!(
+            connected().to_json(),
+            r#"{"type":"connected","host":"mx.example.org","address":"192.0.2.7","port":25,"resolved":["192.0.2.7","2001:db8::7"],"connect_ms":12.5}"#
+        );
+    }
+
+    #[test]
+    fn error_json_is_the_public_api() {
+        let event = BridgeEvent::Error { code: ErrorCode::PortNotAllowed, message: "only 25, 465 and 587".into() };
+        assert_eq!(event.to_json(), r#"{"type":"error","code":"port_not_allowed","message":"only 25, 465 and 587"}"#);
+        assert_eq!(
+            BridgeEvent::closed(ErrorCode::IdleTimeout).to_json(),
+            r#"{"type":"closed","code":"idle_timeout","message":"nothing was said for too long, so the bridge ended the session"}"#
+        );
+        assert_eq!(
+            BridgeEvent::refused(&Refusal::CommandNotAllowed { verb: "DATA".into() }).to_json(),
+            format!(
+                r#"{{"type":"refused","code":"command_not_allowed","command":"DATA","message":"{}"}}"#,
+                Refusal::CommandNotAllowed { verb: "DATA".into() }
+            )
+        );
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let events = [
+            connected(),
+            BridgeEvent::error(ErrorCode::AddressDenied),
+            BridgeEvent::refused(&Refusal::TooManyRecipients { limit: 64 }),
+            BridgeEvent::refused(&Refusal::BareLineFeed),
+            BridgeEvent::closed_by_guard(&Refusal::Unreadable { byte: 0x16 }),
+            BridgeEvent::closed(ErrorCode::ServerClosed),
+        ];
+        for event in events {
+            let json = event.to_json();
+            assert_eq!(BridgeEvent::from_json(&json).unwrap(), event, "{json}");
+        }
+        // A refusal without a verb may leave `command` out.
+        assert_eq!(
+            BridgeEvent::from_json(r#"{"type":"refused","code":"bare_line_feed","message":"m"}"#).unwrap(),
+            BridgeEvent::Refused { code: "bare_line_feed".into(), command: None, message: "m".into() }
+        );
+        assert!(BridgeEvent::from_json(r#"{"type":"hello"}"#).is_err());
+        assert!(BridgeEvent::from_json(r#"{"type":"error","code":"no_such_code","message":"m"}"#).is_err());
+        assert!(BridgeEvent::from_json("not json").is_err());
+    }
+
+    #[test]
+    fn error_codes_are_stable() {
+        let mut names = Vec::new();
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+            assert_eq!(code.to_string(), code.as_str());
+            let sentence = code.default_message();
+            assert!(!sentence.is_empty() && !sentence.contains('"') && !sentence.contains('\n'), "{sentence}");
+            names.push(code.as_str());
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert!(names.contains(&"too_many_sessions_from_you"));
+    }
+
+    #[test]
+    fn query_reads_and_writes() {
+        let query: WsQuery = serde_json::from_str(r#"{"host":"mx.example.org","port":587}"#).unwrap();
+        assert_eq!(query, WsQuery { host: "mx.example.org".into(), port: 587 });
+        assert_eq!(query.to_path(), "/ws?host=mx.example.org&port=587");
+        let v6 = WsQuery { host: "[2001:db8::1]".into(), port: 25 };
+        assert_eq!(v6.to_path(), "/ws?host=%5B2001%3Adb8%3A%3A1%5D&port=25");
+        let odd = WsQuery { host: "a b&port=1é".into(), port: 25 };
+        assert_eq!(odd.to_path(), "/ws?host=a%20b%26port%3D1%C3%A9&port=25");
+    }
+}
