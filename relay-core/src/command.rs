@@ -20,8 +20,14 @@ pub enum Command {
     Helo(String),
     /// `MAIL FROM:<path>` and its parameters. The path is kept as written,
     /// because relay probes are made of paths no well-behaved client writes.
-    Mail { path: String, params: Vec<String> },
-    Rcpt { path: String, params: Vec<String> },
+    Mail {
+        path: String,
+        params: Vec<String>,
+    },
+    Rcpt {
+        path: String,
+        params: Vec<String>,
+    },
     Rset,
     Noop,
     Quit,
@@ -33,7 +39,10 @@ pub enum Command {
     Expn(String),
     Help(String),
     /// Any other verb, upper-cased, and its argument.
-    Other { verb: String, arg: String },
+    Other {
+        verb: String,
+        arg: String,
+    },
 }
 
 impl Command {
@@ -92,7 +101,13 @@ impl Command {
         }
         let verb = verb.to_ascii_uppercase();
         let arg = arg.to_string();
-        let no_arg = |cmd: Command| if arg.trim().is_empty() { Ok(cmd) } else { Err(CommandError::UnexpectedArgument(verb.clone())) };
+        let no_arg = |cmd: Command| {
+            if arg.trim().is_empty() {
+                Ok(cmd)
+            } else {
+                Err(CommandError::UnexpectedArgument(verb.clone()))
+            }
+        };
         Ok(match verb.as_str() {
             "EHLO" => Command::Ehlo(required(&verb, arg)?),
             "HELO" => Command::Helo(required(&verb, arg)?),
@@ -248,9 +263,6 @@ mod tests {
         assert_eq!(Command::parse(b"\x16\x03\x01"), Err(CommandError::NoVerb));
         assert_eq!(Command::parse(b"RSET\rDATA"), Err(CommandError::ControlByte(b'\r')));
         assert!(matches!(Command::parse(&[b'N'; 600]), Err(CommandError::TooLong { .. })));
-        assert_eq!(
-            Command::parse(b"bdat 10 LAST"),
-            Ok(Command::Bdat("10 LAST".into()))
-        );
+        assert_eq!(Command::parse(b"bdat 10 LAST"), Ok(Command::Bdat("10 LAST".into())));
     }
 }

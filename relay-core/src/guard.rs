@@ -66,7 +66,9 @@ pub enum Refusal {
     Unreadable { byte: u8 },
     #[error("the page ended a line with a bare LF instead of CRLF, which servers read differently, so the bridge stopped reading")]
     BareLineFeed,
-    #[error("the page sent a CR that does not end a line, which servers read differently, so the bridge stopped reading")]
+    #[error(
+        "the page sent a CR that does not end a line, which servers read differently, so the bridge stopped reading"
+    )]
     BareCarriageReturn,
 }
 
@@ -252,16 +254,31 @@ mod tests {
             (b"HELO x\r\n", vec![fwd("HELO x\r\n")]),
             (b"mail from:<a@b> SIZE=10\r\n", vec![fwd("MAIL FROM:<a@b> SIZE=10\r\n")]),
             (b"MAIL FROM: <>\r\n", vec![fwd("MAIL FROM:<>\r\n")]),
-            (b"RCPT TO:<\"to@example.net\"@[192.0.2.1]>\r\n", vec![fwd("RCPT TO:<\"to@example.net\"@[192.0.2.1]>\r\n")]),
+            (
+                b"RCPT TO:<\"to@example.net\"@[192.0.2.1]>\r\n",
+                vec![fwd("RCPT TO:<\"to@example.net\"@[192.0.2.1]>\r\n")],
+            ),
             (b"RSET\r\nNOOP hello\r\nQUIT\r\n", vec![fwd("RSET\r\n"), fwd("NOOP\r\n"), fwd("QUIT\r\n")]),
             ("EHLO é.example\r\n".as_bytes(), vec![fwd("EHLO é.example\r\n")]),
             (b"RCPT TO:<a@b>\r\nDATA\r\n", vec![fwd("RCPT TO:<a@b>\r\n"), not_allowed("DATA")]),
             (b"DATA\r\nRSET\r\n", vec![not_allowed("DATA"), fwd("RSET\r\n")]),
             (b"xyzzy plugh\r\n", vec![not_allowed("XYZZY")]),
             (b"\r\n", vec![Decision::Refuse(Refusal::Malformed(CommandError::NoVerb))]),
-            (b"DATA now\r\n", vec![Decision::Refuse(Refusal::Malformed(CommandError::UnexpectedArgument("DATA".into())))]),
-            (b"MAIL FROM:a@b\r\n", vec![Decision::Refuse(Refusal::Malformed(CommandError::BadArgument("MAIL".into())))]),
-            (b"RSET now\r\nNOOP\r\n", vec![Decision::Refuse(Refusal::Malformed(CommandError::UnexpectedArgument("RSET".into()))), fwd("NOOP\r\n")]),
+            (
+                b"DATA now\r\n",
+                vec![Decision::Refuse(Refusal::Malformed(CommandError::UnexpectedArgument("DATA".into())))],
+            ),
+            (
+                b"MAIL FROM:a@b\r\n",
+                vec![Decision::Refuse(Refusal::Malformed(CommandError::BadArgument("MAIL".into())))],
+            ),
+            (
+                b"RSET now\r\nNOOP\r\n",
+                vec![
+                    Decision::Refuse(Refusal::Malformed(CommandError::UnexpectedArgument("RSET".into()))),
+                    fwd("NOOP\r\n"),
+                ],
+            ),
             // Half a line, or a line waiting for its LF: nothing yet.
             (b"RSET\r\nRCP", vec![fwd("RSET\r\n")]),
             (b"RSET\r", vec![]),
@@ -270,15 +287,27 @@ mod tests {
             (b"MAIL FROM:<a@b>\nDATA\r\n", vec![Decision::Close(Refusal::BareLineFeed)]),
             (b"RSET\r\n\nDATA\r\n", vec![fwd("RSET\r\n"), Decision::Close(Refusal::BareLineFeed)]),
             (b"RSET\rDATA\r\n", vec![Decision::Close(Refusal::BareCarriageReturn)]),
-            (b"NOOP\r\n.\r\nDATA\r\n", vec![fwd("NOOP\r\n"), Decision::Refuse(Refusal::Malformed(CommandError::NoVerb)), not_allowed("DATA")]),
+            (
+                b"NOOP\r\n.\r\nDATA\r\n",
+                vec![fwd("NOOP\r\n"), Decision::Refuse(Refusal::Malformed(CommandError::NoVerb)), not_allowed("DATA")],
+            ),
             (b"NOOP\r\nDATA\r\r\nRSET\r\n", vec![fwd("NOOP\r\n"), Decision::Close(Refusal::BareCarriageReturn)]),
             // A TLS ClientHello, alone or after a command.
-            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", vec![Decision::Close(Refusal::Unreadable { byte: 0x16 })]),
-            (b"NOOP\r\n\x16\x03\x01\x02\x00", vec![fwd("NOOP\r\n"), Decision::Close(Refusal::Unreadable { byte: 0x16 })]),
+            (
+                b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+                vec![Decision::Close(Refusal::Unreadable { byte: 0x16 })],
+            ),
+            (
+                b"NOOP\r\n\x16\x03\x01\x02\x00",
+                vec![fwd("NOOP\r\n"), Decision::Close(Refusal::Unreadable { byte: 0x16 })],
+            ),
             (b"EHLO a\x00b\r\n", vec![Decision::Close(Refusal::Unreadable { byte: 0 })]),
             (b"EHLO a\tb\r\n", vec![Decision::Close(Refusal::Unreadable { byte: b'\t' })]),
             (b"EHLO \xff\xfe\r\n", vec![Decision::Close(Refusal::Unreadable { byte: 0xff })]),
-            (b"QUIT\r\nEHLO \xc3\r\nRSET\r\n", vec![fwd("QUIT\r\n"), Decision::Close(Refusal::Unreadable { byte: 0xc3 })]),
+            (
+                b"QUIT\r\nEHLO \xc3\r\nRSET\r\n",
+                vec![fwd("QUIT\r\n"), Decision::Close(Refusal::Unreadable { byte: 0xc3 })],
+            ),
         ]
     }
 
@@ -329,7 +358,8 @@ mod tests {
     #[test]
     fn allowed_commands_are_forwarded_in_their_wire_form() {
         let config = Config::default();
-        let input = PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: "mx1.example.org" };
+        let input =
+            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: "mx1.example.org" };
         let mut commands = vec![
             Command::Ehlo(config.helo_name.clone()),
             Command::Helo(config.helo_name.clone()),
@@ -380,7 +410,12 @@ mod tests {
         let mut guard = Guard::new(GuardLimits { max_commands: 3, ..GuardLimits::default() });
         assert_eq!(
             guard.push(b"NOOP\r\nDATA\r\nNOOP\r\nNOOP\r\nNOOP\r\n"),
-            vec![fwd("NOOP\r\n"), not_allowed("DATA"), fwd("NOOP\r\n"), Decision::Close(Refusal::TooManyCommands { limit: 3 })]
+            vec![
+                fwd("NOOP\r\n"),
+                not_allowed("DATA"),
+                fwd("NOOP\r\n"),
+                Decision::Close(Refusal::TooManyCommands { limit: 3 })
+            ]
         );
         assert_eq!(guard.commands(), 3);
     }
@@ -400,7 +435,10 @@ mod tests {
         assert_eq!(at_limit.len(), 512);
         assert_eq!(Guard::default_limits().push(at_limit.as_bytes()), vec![fwd(&at_limit)]);
         let over = format!("EHLO {}\r\n", "a".repeat(506));
-        assert_eq!(Guard::default_limits().push(over.as_bytes()), vec![Decision::Close(Refusal::LineTooLong { limit: 512 })]);
+        assert_eq!(
+            Guard::default_limits().push(over.as_bytes()),
+            vec![Decision::Close(Refusal::LineTooLong { limit: 512 })]
+        );
 
         // A megabyte without a line end, in small frames: the guard keeps at
         // most one line, and closes once.
@@ -433,7 +471,11 @@ mod tests {
     #[test]
     fn hostile_input_never_panics() {
         // Every byte value, in every position of a short line, with tiny limits.
-        for limits in [GuardLimits::default(), GuardLimits { max_line: 0, max_rcpts: 0, max_commands: 0 }, GuardLimits { max_line: 3, max_rcpts: 1, max_commands: 1 }] {
+        for limits in [
+            GuardLimits::default(),
+            GuardLimits { max_line: 0, max_rcpts: 0, max_commands: 0 },
+            GuardLimits { max_line: 3, max_rcpts: 1, max_commands: 1 },
+        ] {
             for b in 0..=255u8 {
                 let mut guard = Guard::new(limits);
                 guard.push(&[b'R', b, b'\r', b'\n', b, b'\r', b'\r', b'\n', b'\n']);

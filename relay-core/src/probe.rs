@@ -87,7 +87,12 @@ pub fn plan(input: &PlanInput) -> Vec<Probe> {
         p("unqualified-sender", "Sender without a domain", user, to.clone()),
         p("sender-at-server", "Sender at the server's own name", &format!("{user}@{srv}"), to.clone()),
         p("sender-at-ip", "Sender at the server's own address", &at_ip, to.clone()),
-        p("spoofed-local-sender", "Sender forged in the server's own domain", &format!("postmaster@{}", input.local_domain()), to.clone()),
+        p(
+            "spoofed-local-sender",
+            "Sender forged in the server's own domain",
+            &format!("postmaster@{}", input.local_domain()),
+            to.clone(),
+        ),
         p("percent-ip", "Percent hack via the server's address", &at_ip, format!("{user}%{to_domain}@{ip}")),
         p("percent-server", "Percent hack via the server's name", &at_ip, format!("{user}%{to_domain}@{srv}")),
         p("percent-localhost", "Percent hack via localhost", &at_ip, format!("{user}%{to_domain}@localhost")),
@@ -114,7 +119,8 @@ mod tests {
     #[test]
     fn plan_uses_address_and_server_name() {
         let config = Config::default();
-        let input = PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: "mx1.example.org" };
+        let input =
+            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: "mx1.example.org" };
         let probes = plan(&input);
         assert!(probes.len() >= 20);
         assert_eq!(probes[0].id, "manual");

@@ -66,10 +66,7 @@ impl Reply {
         if self.code == 530 || self.code == 538 {
             return true;
         }
-        matches!(
-            self.enhanced,
-            Some(EnhancedCode { class: 5 | 4, subject: 7, detail: 9..=11 })
-        )
+        matches!(self.enhanced, Some(EnhancedCode { class: 5 | 4, subject: 7, detail: 9..=11 }))
     }
 
     /// The text of all lines after the enhanced code, joined by spaces: the

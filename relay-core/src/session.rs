@@ -358,10 +358,25 @@ impl Session {
             }
             Purpose::Helo if reply.is_positive() => self.greeted(id, &out.command, reply, None, sent_at, took),
             Purpose::Helo => {
-                let outcome = if reply.is_transient() { Outcome::Deferred { at: Stage::Greeting } } else { Outcome::Refused { at: Stage::Greeting } };
+                let outcome = if reply.is_transient() {
+                    Outcome::Deferred { at: Stage::Greeting }
+                } else {
+                    Outcome::Refused { at: Stage::Greeting }
+                };
                 if self.is_first(id) {
                     let meaning = format!("The server refused both EHLO and HELO ({}).", reply.summary());
-                    self.push_step(StepKind::Greeting, id, None, Some(line_of(&out.command)), Some(reply.clone()), sent_at, took, Tone::Bad, meaning, Vec::new());
+                    self.push_step(
+                        StepKind::Greeting,
+                        id,
+                        None,
+                        Some(line_of(&out.command)),
+                        Some(reply.clone()),
+                        sent_at,
+                        took,
+                        Tone::Bad,
+                        meaning,
+                        Vec::new(),
+                    );
                 }
                 let probes = self.conn(id).map(|c| c.probes.clone()).unwrap_or_default();
                 for p in probes {
@@ -378,10 +393,27 @@ impl Session {
                 let refused = Outcome::from_mail(&reply);
                 if p == 0 {
                     let (tone, meaning) = match &refused {
-                        None => (Tone::Neutral, format!("The server accepted the outside sender <{}>; the recipient decides.", self.probes[p].probe.mail_from)),
+                        None => (
+                            Tone::Neutral,
+                            format!(
+                                "The server accepted the outside sender <{}>; the recipient decides.",
+                                self.probes[p].probe.mail_from
+                            ),
+                        ),
                         Some(o) => (Tone::Warning, o.explain(Some(&reply))),
                     };
-                    self.push_step(StepKind::Sender, id, Some(p), Some(line_of(&out.command)), Some(reply.clone()), sent_at, took, tone, meaning, Vec::new());
+                    self.push_step(
+                        StepKind::Sender,
+                        id,
+                        Some(p),
+                        Some(line_of(&out.command)),
+                        Some(reply.clone()),
+                        sent_at,
+                        took,
+                        tone,
+                        meaning,
+                        Vec::new(),
+                    );
                 }
                 if let Some(outcome) = refused {
                     if let Some(conn) = self.conn_mut(id) {
@@ -402,7 +434,18 @@ impl Session {
                             _ => Tone::Warning,
                         };
                         let meaning = outcome.explain(Some(&reply));
-                        self.push_step(StepKind::Recipient, id, Some(p), Some(line_of(&out.command)), Some(reply.clone()), sent_at, took, tone, meaning, Vec::new());
+                        self.push_step(
+                            StepKind::Recipient,
+                            id,
+                            Some(p),
+                            Some(line_of(&out.command)),
+                            Some(reply.clone()),
+                            sent_at,
+                            took,
+                            tone,
+                            meaning,
+                            Vec::new(),
+                        );
                     }
                     self.finish_probe(p, outcome, Some(reply), id);
                 }
@@ -418,11 +461,27 @@ impl Session {
         let began = conn.phase_since;
         if self.server.banner.is_none() {
             self.server.banner = Some(reply.wire_lines().join("\n"));
-            self.server.name = reply.lines.first().and_then(|l| l.split_whitespace().next()).filter(|w| looks_like_domain(w)).map(str::to_string);
+            self.server.name = reply
+                .lines
+                .first()
+                .and_then(|l| l.split_whitespace().next())
+                .filter(|w| looks_like_domain(w))
+                .map(str::to_string);
             self.server.software = Software::recognise(&[&reply.text()]);
             self.timings.banner_ms = Some(ms(waited));
             let (tone, meaning) = banner_meaning(&reply, self.server.software, waited);
-            self.push_step(StepKind::Banner, id, None, None, Some(reply.clone()), began, waited, tone, meaning, Vec::new());
+            self.push_step(
+                StepKind::Banner,
+                id,
+                None,
+                None,
+                Some(reply.clone()),
+                began,
+                waited,
+                tone,
+                meaning,
+                Vec::new(),
+            );
         }
         if reply.is_positive() {
             if !self.planned {
@@ -463,7 +522,15 @@ impl Session {
         }
     }
 
-    fn greeted(&mut self, id: ConnectionId, command: &Command, reply: Reply, caps: Option<Capabilities>, sent_at: Duration, took: Duration) {
+    fn greeted(
+        &mut self,
+        id: ConnectionId,
+        command: &Command,
+        reply: Reply,
+        caps: Option<Capabilities>,
+        sent_at: Duration,
+        took: Duration,
+    ) {
         if self.is_first(id) {
             let caps = caps.unwrap_or_default();
             self.server.capabilities_described = caps.describe();
@@ -476,10 +543,24 @@ impl Session {
             let meaning = if self.server.helo_fallback {
                 "The server refused EHLO but accepted HELO: it speaks plain SMTP without extensions.".to_string()
             } else {
-                format!("The server accepted our greeting and offers {} extensions.", self.server.capabilities.extensions.len())
+                format!(
+                    "The server accepted our greeting and offers {} extensions.",
+                    self.server.capabilities.extensions.len()
+                )
             };
             let details = self.server.capabilities_described.clone();
-            self.push_step(StepKind::Greeting, id, None, Some(line_of(command)), Some(reply), sent_at, took, Tone::Neutral, meaning, details);
+            self.push_step(
+                StepKind::Greeting,
+                id,
+                None,
+                Some(line_of(command)),
+                Some(reply),
+                sent_at,
+                took,
+                Tone::Neutral,
+                meaning,
+                details,
+            );
         }
         let now = self.now;
         let Some(conn) = self.conn_mut(id) else { return };
@@ -515,7 +596,8 @@ impl Session {
 
     fn make_plan(&mut self) {
         let address = self.address.expect("a plan is made after connecting");
-        let fallback = if looks_like_domain(&self.server.host) { self.server.host.clone() } else { format!("[{address}]") };
+        let fallback =
+            if looks_like_domain(&self.server.host) { self.server.host.clone() } else { format!("[{address}]") };
         let name = self.server.name.clone().unwrap_or(fallback);
         let plan = probe::plan(&PlanInput { config: &self.config, address, server_name: &name });
         self.probes = plan
@@ -594,7 +676,18 @@ impl Session {
                 if phase == Phase::Connecting && self.is_first(id) {
                     let meaning = format!("Could not connect: {reason}.");
                     let sent = format!("telnet {} {}", self.server.host, self.server.port);
-                    self.push_step(StepKind::Connect, id, None, Some(sent), None, self.start, self.now.saturating_sub(self.start), Tone::Bad, meaning, Vec::new());
+                    self.push_step(
+                        StepKind::Connect,
+                        id,
+                        None,
+                        Some(sent),
+                        None,
+                        self.start,
+                        self.now.saturating_sub(self.start),
+                        Tone::Bad,
+                        meaning,
+                        Vec::new(),
+                    );
                 }
                 self.failure = Some(reason);
                 return;
@@ -703,7 +796,18 @@ impl Session {
             Verdict::Inconclusive | Verdict::Blocked => Tone::Warning,
         };
         let first = ConnectionId(0);
-        self.push_step(StepKind::Verdict, first, None, None, None, self.now, Duration::ZERO, tone, reason.clone(), Vec::new());
+        self.push_step(
+            StepKind::Verdict,
+            first,
+            None,
+            None,
+            None,
+            self.now,
+            Duration::ZERO,
+            tone,
+            reason.clone(),
+            Vec::new(),
+        );
         self.finished = Some((self.now, verdict, reason));
         self.events.push_back(Event::Finished);
     }
@@ -711,7 +815,10 @@ impl Session {
     fn decide(&self) -> (Verdict, String) {
         if let Some(reason) = &self.failure {
             let host = &self.server.host;
-            return (Verdict::Inconclusive, format!("Could not connect to {host} port {}: {reason}.", self.server.port));
+            return (
+                Verdict::Inconclusive,
+                format!("Could not connect to {host} port {}: {reason}.", self.server.port),
+            );
         }
         let outcomes: Vec<(&str, &Outcome, Option<&Reply>)> = self
             .probes
@@ -746,7 +853,8 @@ impl Session {
     }
 
     fn record(&mut self, id: ConnectionId, direction: Direction, text: String) {
-        let line = TranscriptLine { connection: id.number(), at_ms: ms(self.now.saturating_sub(self.start)), direction, text };
+        let line =
+            TranscriptLine { connection: id.number(), at_ms: ms(self.now.saturating_sub(self.start)), direction, text };
         self.transcript.push(line.clone());
         self.events.push_back(Event::Transcript(line));
     }
@@ -805,7 +913,13 @@ fn banner_meaning(reply: &Reply, software: Software, waited: Duration) -> (Tone,
     };
     if reply.is_positive() {
         if waited >= SLOW_BANNER {
-            (Tone::Warning, format!("The server greeted us{who}, but only after {}: a deliberate delay (tarpit) or slow reverse DNS.", human_ms(waited)))
+            (
+                Tone::Warning,
+                format!(
+                    "The server greeted us{who}, but only after {}: a deliberate delay (tarpit) or slow reverse DNS.",
+                    human_ms(waited)
+                ),
+            )
         } else {
             (Tone::Good, format!("The server greeted us{who} after {}.", human_ms(waited)))
         }

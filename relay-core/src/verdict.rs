@@ -125,7 +125,10 @@ impl Outcome {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Outcome::Deferred { .. } | Outcome::TimedOut { .. } | Outcome::ConnectionLost { .. } | Outcome::Garbled { .. }
+            Outcome::Deferred { .. }
+                | Outcome::TimedOut { .. }
+                | Outcome::ConnectionLost { .. }
+                | Outcome::Garbled { .. }
         )
     }
 
@@ -232,7 +235,10 @@ pub fn overall(outcomes: &[(&str, &Outcome, Option<&Reply>)]) -> (Verdict, Strin
         } else {
             format!("{transient} of {total} probes could not be finished")
         };
-        return (Verdict::Inconclusive, format!("{head}. First of them, \"{name}\": {what} Run the check again later."));
+        return (
+            Verdict::Inconclusive,
+            format!("{head}. First of them, \"{name}\": {what} Run the check again later."),
+        );
     }
     let blocked = count(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. }));
     if denied == 0 && blocked > 0 {
@@ -242,21 +248,23 @@ pub fn overall(outcomes: &[(&str, &Outcome, Option<&Reply>)]) -> (Verdict, Strin
     if denied > 0 {
         let (_, _, reply) = first(&|o| *o == Outcome::Denied).unwrap();
         let mut reason = if denied == total {
-            format!("Relaying is prohibited: all {total} relay attempts were refused{}. Your restrictions work.", reply_of(*reply))
+            format!(
+                "Relaying is prohibited: all {total} relay attempts were refused{}. Your restrictions work.",
+                reply_of(*reply)
+            )
         } else {
             format!("Relaying is prohibited: {denied} of {total} relay attempts were refused{}.", reply_of(*reply))
         };
         let refused_senders = count(&|o| *o == Outcome::SenderRefused);
         if refused_senders > 0 {
-            reason.push_str(&format!(" {refused_senders} more could not be tried because the server refused their sender for good."));
+            reason.push_str(&format!(
+                " {refused_senders} more could not be tried because the server refused their sender for good."
+            ));
         }
         if blocked > 0 {
             reason.push_str(&format!(" {blocked} more were stopped by a demand for STARTTLS or a login."));
         }
         return (Verdict::Closed, reason);
     }
-    (
-        Verdict::Inconclusive,
-        "The server refused every sender we tried, so no recipient was ever tested.".into(),
-    )
+    (Verdict::Inconclusive, "The server refused every sender we tried, so no recipient was ever tested.".into())
 }

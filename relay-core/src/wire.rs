@@ -102,10 +102,7 @@ impl BridgeEvent {
         // These types always serialise; should that ever change, the page
         // still gets an event it can read rather than nothing.
         serde_json::to_string(self).unwrap_or_else(|_| {
-            format!(
-                r#"{{"type":"error","code":"internal","message":"{}"}}"#,
-                ErrorCode::Internal.default_message()
-            )
+            format!(r#"{{"type":"error","code":"internal","message":"{}"}}"#, ErrorCode::Internal.default_message())
         })
     }
 

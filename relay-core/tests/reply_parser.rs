@@ -12,7 +12,11 @@ use relay_core::{ReplyError, ReplyLimits, ReplyParser};
 enum Want {
     /// A whole reply: code, enhanced code as text (if any), and its lines
     /// without code and separator.
-    Reply { code: u16, enhanced: Option<&'static str>, lines: &'static [&'static str] },
+    Reply {
+        code: u16,
+        enhanced: Option<&'static str>,
+        lines: &'static [&'static str],
+    },
     Error(ReplyError),
     /// An error of this kind; for garbage whose quoted text we do not pin.
     NotAReply,
@@ -98,10 +102,7 @@ fn table() -> Vec<Row> {
         row(
             "two replies in one buffer",
             "250 2.1.0 Ok\r\n554 5.7.1 Relay access denied\r\n",
-            vec![
-                reply(250, Some("2.1.0"), &["2.1.0 Ok"]),
-                reply(554, Some("5.7.1"), &["5.7.1 Relay access denied"]),
-            ],
+            vec![reply(250, Some("2.1.0"), &["2.1.0 Ok"]), reply(554, Some("5.7.1"), &["5.7.1 Relay access denied"])],
         ),
         row(
             "UTF-8 text survives being cut mid-character",

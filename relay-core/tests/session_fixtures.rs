@@ -68,7 +68,11 @@ fn closed_server_with_pipelining_gets_each_connections_probes_in_one_batch() {
     for (i, conn) in run.probing_conns() {
         probing += 1;
         let batch = probe_commands(&run, i);
-        assert_eq!(conn.transmit_texts(), ["EHLO relaycheck.invalid\r\n", batch.as_str(), "QUIT\r\n"], "connection {i}");
+        assert_eq!(
+            conn.transmit_texts(),
+            ["EHLO relaycheck.invalid\r\n", batch.as_str(), "QUIT\r\n"],
+            "connection {i}"
+        );
         assert_eq!(conn.transmits[1].unanswered_before, 0, "the batch waits for the EHLO reply");
     }
     assert!(probing >= 2, "the probes are spread over connections");
@@ -124,14 +128,13 @@ fn open_server_is_open() {
 #[test]
 fn one_accepted_trick_makes_the_server_open() {
     // Relay refused, except for the percent hack via the server's address.
-    let run = run(Config::default(), |_| {
-        postfix().on("RCPT TO:<relaycheck%example.net@[192.0.2.25]>", "250 2.1.5 Ok")
-    });
+    let run = run(Config::default(), |_| postfix().on("RCPT TO:<relaycheck%example.net@[192.0.2.25]>", "250 2.1.5 Ok"));
 
     assert_eq!(run.report.verdict, Verdict::Open);
     assert_eq!(run.probe("percent-ip").verdict, ProbeVerdict::Accepted);
     assert_eq!(run.probe("manual").verdict, ProbeVerdict::Denied);
-    let accepted: Vec<_> = run.report.probes.iter().filter(|p| p.verdict == ProbeVerdict::Accepted).map(|p| &p.id).collect();
+    let accepted: Vec<_> =
+        run.report.probes.iter().filter(|p| p.verdict == ProbeVerdict::Accepted).map(|p| &p.id).collect();
     assert_eq!(accepted, ["percent-ip"]);
     assert_reason(&run, &["Percent hack via the server's address"]);
 }
@@ -155,7 +158,8 @@ fn greylisting_is_inconclusive_never_closed() {
 #[test]
 fn deferring_postfix_is_inconclusive_and_told_how_to_fix_it() {
     // Debian's stock defer_unauth_destination: the relay refusal, but 4xx.
-    let run = run(Config::default(), |_| postfix().on("RCPT", "454 4.7.1 <relaycheck@example.net>: Relay access denied"));
+    let run =
+        run(Config::default(), |_| postfix().on("RCPT", "454 4.7.1 <relaycheck@example.net>: Relay access denied"));
 
     assert_eq!(run.report.verdict, Verdict::Inconclusive);
     assert_all(&run, ProbeVerdict::Inconclusive);
@@ -236,7 +240,11 @@ fn ehlo_refused_falls_back_to_helo() {
     assert_eq!(run.report.verdict, Verdict::Closed);
     assert_all(&run, ProbeVerdict::Denied);
     for (i, conn) in run.probing_conns() {
-        assert_eq!(conn.commands[..3], ["EHLO relaycheck.invalid", "HELO relaycheck.invalid", "RSET"], "connection {i}");
+        assert_eq!(
+            conn.commands[..3],
+            ["EHLO relaycheck.invalid", "HELO relaycheck.invalid", "RSET"],
+            "connection {i}"
+        );
         for t in &conn.transmits {
             assert_eq!(t.data.matches("\r\n").count(), 1, "connection {i}: no pipelining after HELO: {:?}", t.data);
         }
@@ -492,4 +500,3 @@ fn verdicts_serialise_in_lowercase() {
         assert_eq!(json["probes"][0]["verdict"], probe, "{verdict}");
     }
 }
-

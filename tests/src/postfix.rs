@@ -31,7 +31,9 @@ impl Policy {
     fn master_options(self) -> &'static str {
         match self {
             Policy::Closed => "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
-            Policy::Deferring => "-o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,defer_unauth_destination",
+            Policy::Deferring => {
+                "-o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,defer_unauth_destination"
+            }
             Policy::Open => "-o mynetworks=0.0.0.0/0",
         }
     }
@@ -47,13 +49,18 @@ pub struct Postfix {
 pub const HOSTNAME: &str = "mx.relaycheck.test";
 
 impl Postfix {
-    /// Starts one instance with a listener for each policy.
+    /// Starts one instance with a listener for each policy, each on a free
+    /// port of 127.0.0.1.
     pub fn start(policies: &[Policy]) -> Postfix {
-        Self::start_with(policies, &[])
+        let listeners: Vec<(Policy, SocketAddr)> =
+            policies.iter().map(|&p| (p, SocketAddr::from(([127, 0, 0, 1], free_port())))).collect();
+        Self::start_on(&listeners, &[])
     }
 
-    /// As [`Postfix::start`], with extra `main.cf` lines.
-    pub fn start_with(policies: &[Policy], extra_main_cf: &[&str]) -> Postfix {
+    /// Starts one instance with the given listeners (loopback addresses
+    /// only) and extra `main.cf` lines.
+    pub fn start_on(listeners: &[(Policy, SocketAddr)], extra_main_cf: &[&str]) -> Postfix {
+        assert!(listeners.iter().all(|(_, a)| a.ip().is_loopback()), "Postfix fixtures listen on loopback only");
         assert!(
             Path::new("/usr/sbin/postfix").exists(),
             "Postfix is not installed: run scripts/setup test (it installs Debian's postfix package)"
@@ -87,7 +94,12 @@ impl Postfix {
              relay_transport = discard\n\
              local_transport = discard\n\
              smtpd_banner = $myhostname ESMTP Postfix\n\
-             smtp_host_lookup = native\n"
+             smtp_host_lookup = native\n\
+             # An open relay accepts recipients and so opens queue files; as\n\
+             # nothing is ever delivered here, no flow-control tokens come back\n\
+             # and Postfix would wait in_flow_delay (1 s) before each of them.\n\
+             # A real server delivers, so the lab does not wait.\n\
+             in_flow_delay = 0\n"
         );
         for line in extra_main_cf {
             main_cf.push_str(line);
@@ -104,12 +116,10 @@ impl Postfix {
             .collect::<Vec<_>>()
             .join("\n");
         master.push('\n');
-        let mut listeners = Vec::new();
-        for &policy in policies {
-            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        for &(policy, addr) in listeners {
             master.push_str(&format!("{addr} inet n - n - - smtpd {}\n", policy.master_options()));
-            listeners.push((policy, addr));
         }
+        let listeners = listeners.to_vec();
         fs::write(dir.join("conf/master.cf"), master).expect("write master.cf");
 
         let out = Command::new("postfix").arg("-c").arg(dir.join("conf")).arg("start").output().expect("run postfix");

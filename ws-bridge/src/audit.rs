@@ -28,7 +28,13 @@ enum Io {
 /// Runs a whole audit of `host` at the already resolved `addresses` (tried
 /// in order for the first connection; every later one reuses the address
 /// that answered). `on_event` sees each event as it happens, for live output.
-pub async fn run(config: Config, host: &str, port: u16, addresses: Vec<SocketAddr>, mut on_event: impl FnMut(&Event)) -> Report {
+pub async fn run(
+    config: Config,
+    host: &str,
+    port: u16,
+    addresses: Vec<SocketAddr>,
+    mut on_event: impl FnMut(&Event),
+) -> Report {
     let start = Instant::now();
     let per_address = (config.reply_timeout / addresses.len().max(1) as u32).max(Duration::from_secs(2));
     let mut session = Session::new(config, host, port, Duration::ZERO);
@@ -106,7 +112,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn connection_task(id: ConnectionId, targets: Vec<SocketAddr>, per_address: Duration, tx: mpsc::UnboundedSender<(ConnectionId, Io)>) {
+async fn connection_task(
+    id: ConnectionId,
+    targets: Vec<SocketAddr>,
+    per_address: Duration,
+    tx: mpsc::UnboundedSender<(ConnectionId, Io)>,
+) {
     let mut errors = Vec::new();
     let mut stream = None;
     for addr in &targets {
@@ -149,7 +160,9 @@ async fn connection_task(id: ConnectionId, targets: Vec<SocketAddr>, per_address
 /// A connect error as a mail administrator would say it.
 pub fn connect_error(e: &io::Error) -> String {
     match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused (nothing listens on that port, or a firewall rejects it)".into(),
+        io::ErrorKind::ConnectionRefused => {
+            "connection refused (nothing listens on that port, or a firewall rejects it)".into()
+        }
         io::ErrorKind::TimedOut => "timed out (a firewall may be dropping the connection)".into(),
         io::ErrorKind::HostUnreachable => "host unreachable".into(),
         io::ErrorKind::NetworkUnreachable => "network unreachable (no route from here)".into(),

@@ -69,22 +69,27 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     let live = !args.json && !args.quiet;
     if live {
         let list: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
-        println!("=== relaycheck: auditing {host} port {} ({})", args.port, list.join(", "));
+        let _ = writeln!(std::io::stdout(), "=== relaycheck: auditing {host} port {} ({})", args.port, list.join(", "));
     }
+    // Write errors (a closed pipe, as with `| head`) must not stop the audit.
     let report = audit::run(config, &host, args.port, addresses, |event| {
         if let (true, Event::Transcript(line)) = (live, event) {
-            println!("{line}");
-            let _ = std::io::stdout().flush();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
         }
     })
     .await;
 
     let connected = report.server.address.is_some();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise"));
+    let mut out = std::io::stdout().lock();
+    let _ = if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("reports serialise"))
     } else if connected {
-        print!("{}", crate::render::summary(&report, style));
-    }
+        write!(out, "{}", crate::render::summary(&report, style))
+    } else {
+        Ok(())
+    };
+    drop(out);
     if !connected {
         if !args.json {
             eprintln!("relaycheck: {}", report.reason);

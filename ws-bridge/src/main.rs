@@ -12,7 +12,11 @@ mod render;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ws-bridge", version, about = "relaycheck: tells whether a mail server relays mail for strangers, without ever sending a message")]
+#[command(
+    name = "ws-bridge",
+    version,
+    about = "relaycheck: tells whether a mail server relays mail for strangers, without ever sending a message"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

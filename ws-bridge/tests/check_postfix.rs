@@ -11,8 +11,9 @@ fn check(args: &[&str]) -> Output {
 
 fn check_json(addr: std::net::SocketAddr) -> (Option<i32>, Value) {
     let out = check(&["127.0.0.1", "--port", &addr.port().to_string(), "--json", "--timeout", "10"]);
-    let json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
     (out.status.code(), json)
 }
 

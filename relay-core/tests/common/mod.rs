@@ -70,7 +70,14 @@ pub struct Script {
 impl Script {
     /// A server that accepts the connection and says nothing at all.
     pub fn silent() -> Script {
-        Script { refuse: None, banner: Vec::new(), answers: Vec::new(), nth: Vec::new(), close_after: None, latency: LATENCY }
+        Script {
+            refuse: None,
+            banner: Vec::new(),
+            answers: Vec::new(),
+            nth: Vec::new(),
+            close_after: None,
+            latency: LATENCY,
+        }
     }
 
     /// A connection that cannot be made.
@@ -331,7 +338,9 @@ impl<F: Fn(usize) -> Script> Harness<F> {
         let next = self.timeline.keys().next().copied();
         let timeout = self.session.poll_timeout();
         match (next, timeout) {
-            (None, None) => panic!("stuck: the session has not finished but waits for nothing; events: {:#?}", self.events),
+            (None, None) => {
+                panic!("stuck: the session has not finished but waits for nothing; events: {:#?}", self.events)
+            }
             (Some(key), t) if t.is_none_or(|t| key.0 <= t) => {
                 let (i, happening) = self.timeline.remove(&key).expect("key exists");
                 self.now = self.now.max(key.0);
@@ -367,7 +376,11 @@ impl<F: Fn(usize) -> Script> Harness<F> {
                         let pieces = script.banner.len();
                         for (n, (after, text)) in script.banner.iter().enumerate() {
                             at += *after;
-                            let what = Happening::Bytes { data: text.clone().into_bytes(), answers: 0, ends_banner: n + 1 == pieces };
+                            let what = Happening::Bytes {
+                                data: text.clone().into_bytes(),
+                                answers: 0,
+                                ends_banner: n + 1 == pieces,
+                            };
                             self.schedule(at, i, what);
                         }
                     }

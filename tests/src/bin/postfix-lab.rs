@@ -1,9 +1,11 @@
 //! Runs a command beside a private Postfix on loopback, then stops Postfix.
 //!
-//!     postfix-lab [--policy closed,open,deferring] -- COMMAND [ARG…]
+//!     postfix-lab [--policy closed,open,deferring] [--port25] -- COMMAND [ARG…]
 //!
 //! The command finds the listeners in `LAB_CLOSED`, `LAB_OPEN` and
-//! `LAB_DEFERRING` (each `127.0.0.1:PORT`). scripts/run and bench/ use it.
+//! `LAB_DEFERRING` (each `ADDRESS:PORT`): free ports of 127.0.0.1, or with
+//! `--port25` port 25 of 127.0.0.25, .26 and .27 (tools such as nmap only
+//! treat a port as SMTP when it is a mail port). scripts/run and bench/ use it.
 
 use std::process::{Command, ExitCode};
 
@@ -39,7 +41,16 @@ fn main() -> ExitCode {
         eprintln!("postfix-lab: no command given after --");
         return ExitCode::from(64);
     };
-    let postfix = Postfix::start(&policies);
+    let postfix = if args[..split].iter().any(|a| a == "--port25") {
+        let listeners: Vec<_> = policies
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, std::net::SocketAddr::from(([127, 0, 0, 25 + i as u8], 25))))
+            .collect();
+        Postfix::start_on(&listeners, &[])
+    } else {
+        Postfix::start(&policies)
+    };
     let mut command = Command::new(program);
     command.args(rest);
     for &policy in &policies {
