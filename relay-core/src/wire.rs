@@ -87,14 +87,14 @@ impl BridgeEvent {
         BridgeEvent::Refused {
             code: refusal.code().to_string(),
             command: refusal.command().map(str::to_string),
-            message: refusal.to_string(),
+            message: sentence(&refusal.to_string()),
         }
     }
 
     /// The guard stopped reading the page ([`crate::guard::Decision::Close`]),
     /// so the bridge ends the session; the sentence says why.
     pub fn closed_by_guard(refusal: &Refusal) -> Self {
-        BridgeEvent::Closed { code: ErrorCode::GuardClosed, message: refusal.to_string() }
+        BridgeEvent::Closed { code: ErrorCode::GuardClosed, message: sentence(&refusal.to_string()) }
     }
 
     /// The event as the text of a websocket frame.
@@ -193,34 +193,34 @@ impl ErrorCode {
     /// A sentence for people, when the bridge has nothing more precise to say.
     pub fn default_message(&self) -> &'static str {
         match self {
-            ErrorCode::BadRequest => "the page did not name a host and a port the bridge can read",
-            ErrorCode::OriginNotAllowed => "this bridge only serves the pages of the sites it was set up for",
+            ErrorCode::BadRequest => "The page did not name a host and a port the bridge can read.",
+            ErrorCode::OriginNotAllowed => "This bridge only serves the pages of the sites it was set up for.",
             ErrorCode::PortNotAllowed => {
-                "the bridge only connects to the mail ports it allows (25, 465 and 587 unless its operator chose others)"
+                "The bridge only connects to the mail ports it allows (25, 465 and 587 unless its operator chose others)."
             }
             ErrorCode::AddressDenied => {
-                "the host has a private, local or reserved address, and the bridge never connects to those"
+                "The host has a private, local or reserved address, and the bridge never connects to those."
             }
-            ErrorCode::UnknownHost => "the host name does not exist in the DNS",
-            ErrorCode::NoAddress => "the host name exists but has no address to connect to",
-            ErrorCode::ConnectFailed => "the mail server refused the connection or could not be reached",
-            ErrorCode::ConnectTimeout => "the mail server did not take the connection in time",
-            ErrorCode::TooManySessions => "the bridge is busy with other audits; try again in a minute",
+            ErrorCode::UnknownHost => "The host name does not exist in the DNS.",
+            ErrorCode::NoAddress => "The host name exists but has no address to connect to.",
+            ErrorCode::ConnectFailed => "The mail server refused the connection or could not be reached.",
+            ErrorCode::ConnectTimeout => "The mail server did not take the connection in time.",
+            ErrorCode::TooManySessions => "The bridge is busy with other audits; try again in a minute.",
             ErrorCode::TooManySessionsFromYou => {
-                "you already run as many audits at once as the bridge allows; wait for one to finish"
+                "You already run as many audits at once as the bridge allows; wait for one to finish."
             }
-            ErrorCode::RateLimited => "you started too many audits in a short time; try again in a minute",
+            ErrorCode::RateLimited => "You started too many audits in a short time; try again in a minute.",
             ErrorCode::DestinationRateLimited => {
-                "this mail server has been audited too often in a short time; try again later"
+                "This mail server has been audited too often in a short time; try again later."
             }
-            ErrorCode::IdleTimeout => "nothing was said for too long, so the bridge ended the session",
-            ErrorCode::SessionTooLong => "the session lasted as long as the bridge allows, so it ended it",
-            ErrorCode::ByteLimit => "the session carried as many bytes as the bridge allows, so it ended it",
-            ErrorCode::FrameTooLarge => "the page sent a websocket frame larger than the bridge accepts",
-            ErrorCode::GuardClosed => "the page sent something the bridge could not read safely, so it ended the session",
-            ErrorCode::ServerClosed => "the mail server closed the connection",
-            ErrorCode::ShuttingDown => "the bridge is shutting down; try again in a minute",
-            ErrorCode::Internal => "the bridge failed unexpectedly; try again, and tell its operator if it goes on",
+            ErrorCode::IdleTimeout => "Nothing was said for too long, so the bridge ended the session.",
+            ErrorCode::SessionTooLong => "The session lasted as long as the bridge allows, so it ended it.",
+            ErrorCode::ByteLimit => "The session carried as many bytes as the bridge allows, so it ended it.",
+            ErrorCode::FrameTooLarge => "The page sent a websocket frame larger than the bridge accepts.",
+            ErrorCode::GuardClosed => "The page sent something the bridge could not read safely, so it ended the session.",
+            ErrorCode::ServerClosed => "The mail server closed the connection.",
+            ErrorCode::ShuttingDown => "The bridge is shutting down; try again in a minute.",
+            ErrorCode::Internal => "The bridge failed unexpectedly; try again, and tell its operator if it goes on.",
         }
     }
 }
@@ -229,6 +229,19 @@ impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Library errors read as clauses ("the command … is not allowed"); events
+/// are shown to people as sentences.
+pub fn sentence(clause: &str) -> String {
+    let mut chars = clause.chars();
+    let Some(first) = chars.next() else { return String::new() };
+    let mut out: String = first.to_uppercase().collect();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -259,13 +272,13 @@ mod tests {
         assert_eq!(event.to_json(), r#"{"type":"error","code":"port_not_allowed","message":"only 25, 465 and 587"}"#);
         assert_eq!(
             BridgeEvent::closed(ErrorCode::IdleTimeout).to_json(),
-            r#"{"type":"closed","code":"idle_timeout","message":"nothing was said for too long, so the bridge ended the session"}"#
+            r#"{"type":"closed","code":"idle_timeout","message":"Nothing was said for too long, so the bridge ended the session."}"#
         );
         assert_eq!(
             BridgeEvent::refused(&Refusal::CommandNotAllowed { verb: "DATA".into() }).to_json(),
             format!(
                 r#"{{"type":"refused","code":"command_not_allowed","command":"DATA","message":"{}"}}"#,
-                Refusal::CommandNotAllowed { verb: "DATA".into() }
+                sentence(&Refusal::CommandNotAllowed { verb: "DATA".into() }.to_string())
             )
         );
     }

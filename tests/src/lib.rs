@@ -1,7 +1,10 @@
-//! Fixtures for relaycheck's tests: real mail servers on loopback.
+//! Fixtures for relaycheck's tests: real mail servers and a DNS server on loopback.
 //!
 //! Nothing here ever talks to an address outside 127.0.0.0/8, and the mail
 //! servers it starts discard everything they would deliver.
 
+pub mod bridge;
+pub mod dns;
 pub mod net;
 pub mod postfix;
+pub mod ws;

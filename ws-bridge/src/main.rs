@@ -1,13 +1,25 @@
 //! `ws-bridge`: relaycheck's native program.
 //!
+//! - `ws-bridge serve` is the websocket bridge: it serves the page, carries
+//!   its SMTP to port 25 under a strict policy, and offers the hosted API.
 //! - `ws-bridge check HOST` audits a mail server from this terminal.
 //!
-//! Exit codes are part of the interface; see [`exit::ExitCode`].
+//! `check`'s exit codes are part of the interface; see [`exit::ExitCode`].
 
+mod api;
+mod app;
+mod assets;
 mod audit;
 mod check;
 mod exit;
+mod lab;
+mod limits;
+mod metrics;
+mod policy;
 mod render;
+mod resolve;
+mod serve;
+mod ws;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +38,8 @@ struct Cli {
 enum Command {
     /// Audit one mail server for open relaying, from this machine.
     Check(check::CheckArgs),
+    /// Serve the page, the websocket bridge and the hosted API.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,7 +56,29 @@ fn main() -> std::process::ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check::run(args).await,
+            Command::Serve(args) => {
+                init_logging();
+                match serve::run(args).await {
+                    Ok(()) => exit::ExitCode::Closed,
+                    Err(message) => {
+                        eprintln!("ws-bridge: {message}");
+                        exit::ExitCode::Unreachable
+                    }
+                }
+            }
         }
     });
     code.into()
+}
+
+/// One line per event on stderr; `RUST_LOG` overrides the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }

@@ -1,0 +1,173 @@
+//! A websocket client of the bridge, as the page is one: a raw session for
+//! poking at the policy, the guard and the limits, and a whole relay audit
+//! driven through the bridge with relay-core, as the page drives it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use relay_core::{BridgeEvent, Config, ConnectionId, Event, Report, Session};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What arrives from the bridge.
+#[derive(Debug)]
+pub enum Frame {
+    Event(BridgeEvent),
+    Bytes(Vec<u8>),
+    /// The bridge closed the websocket.
+    Closed,
+}
+
+pub struct WsSession {
+    socket: Socket,
+}
+
+impl WsSession {
+    /// Opens `/ws?host=HOST&port=PORT` on the bridge, sending `origin`.
+    pub async fn open(bridge: SocketAddr, host: &str, port: u16, origin: Option<&str>) -> WsSession {
+        let url = format!("ws://{bridge}/ws?host={host}&port={port}");
+        let mut request = url.into_client_request().expect("request");
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().expect("origin header"));
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
+        WsSession { socket }
+    }
+
+    /// The next frame, or `None` if nothing came within `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<Frame> {
+        loop {
+            let message = tokio::time::timeout(within, self.socket.next()).await.ok()?;
+            return Some(match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Frame::Closed,
+                Some(Ok(Message::Text(text))) => {
+                    Frame::Event(BridgeEvent::from_json(&text).unwrap_or_else(|e| panic!("bad event {text}: {e}")))
+                }
+                Some(Ok(Message::Binary(data))) => Frame::Bytes(data.to_vec()),
+                Some(Ok(_)) => continue,
+            });
+        }
+    }
+
+    /// The next event, skipping SMTP bytes; panics after `within`.
+    pub async fn next_event(&mut self, within: Duration) -> BridgeEvent {
+        let until = Instant::now() + within;
+        loop {
+            match self.next(until.saturating_duration_since(Instant::now())).await {
+                Some(Frame::Event(e)) => return e,
+                Some(Frame::Bytes(_)) => continue,
+                Some(Frame::Closed) => panic!("closed without an event"),
+                None => panic!("no event within {within:?}"),
+            }
+        }
+    }
+
+    /// SMTP bytes until `want` appears in them (events are collected too).
+    pub async fn read_until(&mut self, want: &str, within: Duration) -> (String, Vec<BridgeEvent>) {
+        let until = Instant::now() + within;
+        let mut text = String::new();
+        let mut events = Vec::new();
+        while !text.contains(want) {
+            match self.next(until.saturating_duration_since(Instant::now())).await {
+                Some(Frame::Bytes(b)) => text.push_str(&String::from_utf8_lossy(&b)),
+                Some(Frame::Event(e)) => events.push(e),
+                Some(Frame::Closed) | None => panic!("{want:?} never came; got {text:?} and {events:?}"),
+            }
+        }
+        (text, events)
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.socket.send(Message::Binary(bytes.to_vec().into())).await.expect("send to bridge");
+    }
+
+    /// Closes from the page's side.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// Runs a whole relay audit of `host:port` through the bridge, one websocket
+/// per connection the session asks for, as the page does.
+pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, config: Config) -> Report {
+    let start = Instant::now();
+    let mut session = Session::new(config, host, port, Duration::ZERO);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(ConnectionId, Frame)>();
+    let mut writers: HashMap<ConnectionId, tokio::sync::mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+    let mut tasks = Vec::new();
+    // Later connections go to the address the first one reached, never
+    // resolving again.
+    let mut address: Option<String> = None;
+    loop {
+        while let Some(t) = session.poll_transmit() {
+            if let Some(w) = writers.get(&t.connection) {
+                let _ = w.send(t.data);
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Connect(id) => {
+                    let target = address.clone().unwrap_or_else(|| host.to_string());
+                    let (wtx, mut wrx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+                    writers.insert(id, wtx);
+                    let tx = tx.clone();
+                    let origin = origin.to_string();
+                    tasks.push(tokio::spawn(async move {
+                        let mut ws = WsSession::open(bridge, &target, port, Some(&origin)).await;
+                        loop {
+                            tokio::select! {
+                                frame = ws.next(Duration::from_secs(3600)) => {
+                                    let frame = frame.unwrap_or(Frame::Closed);
+                                    let closed = matches!(frame, Frame::Closed);
+                                    if tx.send((id, frame)).is_err() || closed { return; }
+                                }
+                                bytes = wrx.recv() => match bytes {
+                                    Some(b) => ws.send(&b).await,
+                                    None => { ws.close().await; return; }
+                                },
+                            }
+                        }
+                    }));
+                }
+                Event::Close(id) => {
+                    writers.remove(&id);
+                }
+                _ => {}
+            }
+        }
+        if session.is_finished() {
+            break;
+        }
+        let deadline = session.poll_timeout().map(|t| start + t);
+        tokio::select! {
+            Some((id, frame)) = rx.recv() => {
+                let now = start.elapsed();
+                match frame {
+                    Frame::Event(BridgeEvent::Connected { address: a, .. }) => {
+                        let ip: std::net::IpAddr = a.parse().expect("connected address");
+                        address.get_or_insert(a);
+                        session.handle_connected(id, ip, now);
+                    }
+                    Frame::Event(BridgeEvent::Error { message, .. }) => session.handle_connect_failed(id, &message, now),
+                    Frame::Event(BridgeEvent::Closed { .. }) | Frame::Closed => session.handle_closed(id, now),
+                    Frame::Event(_) => {}
+                    Frame::Bytes(b) => session.handle_input(id, &b, now),
+                }
+            }
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                session.handle_timeout(start.elapsed());
+            }
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    session.report()
+}

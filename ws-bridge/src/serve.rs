@@ -1,0 +1,185 @@
+//! `ws-bridge serve`: the page, the websocket bridge and the hosted API in
+//! one program, in the manner of mini-redis: parse the settings, bind, run
+//! until a shutdown signal, then let sessions say goodbye.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use clap::Args;
+use relay_core::GuardLimits;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::lab::Lab;
+use crate::limits::{LimitConfig, Limits};
+use crate::policy::{AllowTarget, Policy, DEFAULT_PORTS};
+use crate::resolve::Resolver;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Keep it on loopback behind a TLS reverse
+    /// proxy when serving the internet (see docs/self-hosting.md).
+    #[arg(long, default_value = "127.0.0.1:8025")]
+    pub listen: SocketAddr,
+    /// An origin allowed to open sessions (repeatable), e.g. https://relaycheck.example.
+    /// Default: only the origin the page itself is served from.
+    #[arg(long = "origin", value_name = "URL")]
+    pub origins: Vec<String>,
+    /// Open exactly this HOST:PORT whatever the policy says (repeatable); for tests.
+    #[arg(long = "allow-target", value_name = "HOST:PORT")]
+    pub allow_targets: Vec<AllowTarget>,
+    /// Destination ports sessions may reach.
+    #[arg(long = "allow-port", value_name = "PORT", default_values_t = DEFAULT_PORTS)]
+    pub allowed_ports: Vec<u16>,
+    /// Start two demo mail servers on loopback (one closed, one an open relay)
+    /// and allow exactly those, so the page shows both outcomes anywhere.
+    #[arg(long)]
+    pub lab: bool,
+    /// DNS server to ask (IP:PORT) instead of the system's resolver.
+    #[arg(long, value_name = "IP:PORT")]
+    pub resolver: Option<SocketAddr>,
+    /// Trust X-Forwarded-For from a reverse proxy for the client's address.
+    #[arg(long)]
+    pub behind_proxy: bool,
+    /// Sessions at once, from everyone.
+    #[arg(long, default_value_t = LimitConfig::default().max_sessions)]
+    pub max_sessions: usize,
+    /// Sessions at once from one client address.
+    #[arg(long, default_value_t = LimitConfig::default().max_sessions_per_ip)]
+    pub max_sessions_per_ip: usize,
+    /// New sessions per minute from one client address.
+    #[arg(long, default_value_t = LimitConfig::default().connects_per_ip_per_minute)]
+    pub connects_per_ip: u32,
+    /// New connections per minute to one mail server address, from everyone.
+    #[arg(long, default_value_t = LimitConfig::default().connects_per_destination_per_minute)]
+    pub connects_per_destination: u32,
+    /// Seconds a session may sit without traffic.
+    #[arg(long, default_value_t = LimitConfig::default().idle_timeout.as_secs())]
+    pub idle_timeout: u64,
+    /// Seconds a session may last in all.
+    #[arg(long, default_value_t = LimitConfig::default().session_lifetime.as_secs())]
+    pub session_lifetime: u64,
+    /// Bytes a page may send toward the server in one session.
+    #[arg(long, default_value_t = LimitConfig::default().max_bytes_up)]
+    pub max_bytes_up: u64,
+    /// Bytes the server may send toward the page in one session.
+    #[arg(long, default_value_t = LimitConfig::default().max_bytes_down)]
+    pub max_bytes_down: u64,
+    /// Largest websocket frame accepted, in bytes.
+    #[arg(long, default_value_t = LimitConfig::default().max_frame)]
+    pub max_frame: usize,
+    /// RCPT commands a page may send in one session.
+    #[arg(long, default_value_t = GuardLimits::default().max_rcpts)]
+    pub max_rcpts: u32,
+    /// Seconds to wait for a connection or a reply (hosted audits too).
+    #[arg(long, default_value_t = 20)]
+    pub timeout: u64,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/ws", get(crate::ws::upgrade))
+        .route("/api/check", get(crate::api::check))
+        .route("/api/mx", get(crate::api::mx))
+        .route("/api/lab", get(crate::api::lab))
+        .route("/healthz", get(crate::api::healthz))
+        .route("/metrics", get(crate::api::metrics))
+        .fallback(crate::assets::serve)
+        .with_state(app)
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let (app, lab) = build_app(args, shutdown_rx.clone()).await?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // On stdout for people and scripts; logs go to stderr.
+    println!("relaycheck is serving http://{local}/");
+    if let Some(lab) = &lab {
+        println!("lab: a closed mail server at {} and an open relay at {}", lab.closed.addr, lab.open.addr);
+    }
+    serve(listener, app, async move {
+        shutdown_signal().await;
+        let _ = shutdown_tx.send(true);
+    })
+    .await?;
+    if let Some(lab) = lab {
+        let _ = tokio::time::timeout(Duration::from_secs(3), lab.stopped()).await;
+    }
+    tracing::info!("relaycheck bridge stopped");
+    Ok(())
+}
+
+/// Serves until `shutdown` completes, then gives running sessions a moment
+/// to send their closing event.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
+    let limits = Arc::clone(&app.limits);
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
+    // Upgraded websockets outlive the HTTP server; each has seen the
+    // shutdown flag and is closing with an event.
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while limits.active_sessions() > 0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// The shared state, and the lab when `--lab` asked for one.
+pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Result<(Arc<App>, Option<Lab>), String> {
+    let mut allow_targets = args.allow_targets;
+    let lab = if args.lab {
+        let lab = Lab::start(shutdown.clone()).await.map_err(|e| format!("cannot start the lab: {e}"))?;
+        for server in [&lab.closed, &lab.open] {
+            allow_targets.push(AllowTarget { host: server.addr.ip().to_string(), port: server.addr.port() });
+        }
+        tracing::info!(closed = %lab.closed.addr, open = %lab.open.addr, "lab mail servers started");
+        Some(lab)
+    } else {
+        None
+    };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let resolver = Resolver::new(args.resolver, timeout).map_err(|e| format!("cannot set up DNS: {e}"))?;
+    let limits = Limits::new(LimitConfig {
+        max_sessions: args.max_sessions,
+        max_sessions_per_ip: args.max_sessions_per_ip,
+        connects_per_ip_per_minute: args.connects_per_ip,
+        connects_per_destination_per_minute: args.connects_per_destination,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        session_lifetime: Duration::from_secs(args.session_lifetime),
+        max_bytes_up: args.max_bytes_up,
+        max_bytes_down: args.max_bytes_down,
+        max_frame: args.max_frame,
+    });
+    let lab_targets = lab.iter().flat_map(|l| [&l.closed, &l.open]).map(|s| (s.policy, s.addr)).collect();
+    let app = Arc::new(App {
+        policy: Policy { allowed_ports: args.allowed_ports, allow_targets },
+        limits,
+        metrics: Default::default(),
+        resolver,
+        origins: args.origins,
+        behind_proxy: args.behind_proxy,
+        connect_timeout: timeout,
+        reply_timeout: timeout,
+        guard_limits: GuardLimits { max_rcpts: args.max_rcpts, ..GuardLimits::default() },
+        shutdown,
+        lab_targets,
+    });
+    Ok((app, lab))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down: closing sessions");
+}
