@@ -32,7 +32,7 @@ pub struct WsSession {
 impl WsSession {
     /// Opens `/ws?host=HOST&port=PORT` on the bridge, sending `origin`.
     pub async fn open(bridge: SocketAddr, host: &str, port: u16, origin: Option<&str>) -> WsSession {
-        let url = format!("ws://{bridge}/ws?host={host}&port={port}");
+        let url = format!("ws://{bridge}/ws?host={}&port={port}", percent_encode(host));
         let mut request = url.into_client_request().expect("request");
         if let Some(origin) = origin {
             request.headers_mut().insert("origin", origin.parse().expect("origin header"));
@@ -92,6 +92,16 @@ impl WsSession {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Runs a whole relay audit of `host:port` through the bridge, one websocket

@@ -53,7 +53,8 @@ pub async fn check(
 ) -> Response {
     let client = app.client_ip(peer.ip(), &headers);
     let host = params.host.unwrap_or_default().trim().trim_start_matches('[').trim_end_matches(']').to_string();
-    let Some(port) = params.port.as_deref().map_or(Some(25), |p| p.trim().parse::<u16>().ok()).filter(|_| !host.is_empty())
+    let Some(port) =
+        params.port.as_deref().map_or(Some(25), |p| p.trim().parse::<u16>().ok()).filter(|_| !host.is_empty())
     else {
         return error(ErrorCode::BadRequest, "Give the mail server as ?host=NAME&port=25.");
     };
@@ -78,13 +79,23 @@ pub async fn check(
         Ok(a) => a,
         Err(response) => return response,
     };
+    let destination = addresses[0];
     let report = crate::audit::run(config, &host, port, addresses, |_| {}).await;
-    app.metrics.audited(match report.verdict {
+    let verdict = match report.verdict {
         relay_core::Verdict::Open => "open",
         relay_core::Verdict::Closed => "closed",
         relay_core::Verdict::Inconclusive => "inconclusive",
         relay_core::Verdict::Blocked => "blocked",
-    });
+    };
+    app.metrics.audited(verdict);
+    tracing::info!(
+        %client,
+        %destination,
+        outcome = verdict,
+        connections = report.connections,
+        duration_ms = report.elapsed_ms as u64,
+        "hosted audit"
+    );
     Json(report).into_response()
 }
 
@@ -187,4 +198,3 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
 }
-

@@ -131,7 +131,8 @@ impl RateTable {
         let capacity = f64::from(self.per_minute);
         let per_second = capacity / 60.0;
         if self.buckets.len() >= RATE_TABLE_PRUNE_AT {
-            self.buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_second < capacity);
+            self.buckets
+                .retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_second < capacity);
         }
         let (tokens, at) = self.buckets.entry(key).or_insert((capacity, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(capacity);

@@ -42,10 +42,30 @@ impl Metrics {
         let mut counter = |name: &str, help: &str, kind: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
-        counter("relaycheck_sessions_total", "Websocket sessions accepted.", "counter", self.sessions_total.load(Ordering::Relaxed));
-        counter("relaycheck_sessions_active", "Websocket sessions running now.", "gauge", self.sessions_active.load(Ordering::Relaxed));
-        counter("relaycheck_bytes_up_total", "Bytes forwarded from pages to mail servers.", "counter", self.bytes_up.load(Ordering::Relaxed));
-        counter("relaycheck_bytes_down_total", "Bytes forwarded from mail servers to pages.", "counter", self.bytes_down.load(Ordering::Relaxed));
+        counter(
+            "relaycheck_sessions_total",
+            "Websocket sessions accepted.",
+            "counter",
+            self.sessions_total.load(Ordering::Relaxed),
+        );
+        counter(
+            "relaycheck_sessions_active",
+            "Websocket sessions running now.",
+            "gauge",
+            self.sessions_active.load(Ordering::Relaxed),
+        );
+        counter(
+            "relaycheck_bytes_up_total",
+            "Bytes forwarded from pages to mail servers.",
+            "counter",
+            self.bytes_up.load(Ordering::Relaxed),
+        );
+        counter(
+            "relaycheck_bytes_down_total",
+            "Bytes forwarded from mail servers to pages.",
+            "counter",
+            self.bytes_down.load(Ordering::Relaxed),
+        );
         let _ = writeln!(out, "# HELP relaycheck_refusals_total Sessions refused or ended by the bridge, by reason.");
         let _ = writeln!(out, "# TYPE relaycheck_refusals_total counter");
         for (code, n) in self.refusals.lock().expect("metrics").iter() {

@@ -110,10 +110,9 @@ impl Embedding {
         let bits = u128::from(addr);
         let low32 = Ipv4Addr::from(bits as u32);
         match self {
-            Embedding::Ipv4Mapped
-            | Embedding::Ipv4Compatible
-            | Embedding::Nat64
-            | Embedding::Nat64LocalUse => vec![low32],
+            Embedding::Ipv4Mapped | Embedding::Ipv4Compatible | Embedding::Nat64 | Embedding::Nat64LocalUse => {
+                vec![low32]
+            }
             // 2002:AABB:CCDD::/48 carries AA.BB.CC.DD in bits 16..48.
             Embedding::SixToFour => vec![Ipv4Addr::from((bits >> 80) as u32)],
             // 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC; the client address (where
@@ -381,7 +380,9 @@ pub enum AllowTargetError {
     BadHost { input: String, host: String },
     #[error("\"{input}\" looks like an IPv6 address without brackets; write [ADDRESS]:PORT, for example [::1]:2525")]
     UnbracketedIpv6 { input: String },
-    #[error("\"{inside}\" in \"{input}\" is not an IPv6 address; brackets are only for IPv6 addresses, as in [::1]:2525")]
+    #[error(
+        "\"{inside}\" in \"{input}\" is not an IPv6 address; brackets are only for IPv6 addresses, as in [::1]:2525"
+    )]
     BadIpv6 { input: String, inside: String },
 }
 
@@ -391,25 +392,25 @@ impl FromStr for AllowTarget {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let owned = || input.to_string();
         let (host, port) = if let Some(rest) = input.strip_prefix('[') {
-            let (inside, after) = rest.split_once(']').ok_or_else(|| AllowTargetError::BadIpv6 {
-                input: owned(),
-                inside: rest.to_string(),
-            })?;
+            let (inside, after) = rest
+                .split_once(']')
+                .ok_or_else(|| AllowTargetError::BadIpv6 { input: owned(), inside: rest.to_string() })?;
             if inside.parse::<Ipv6Addr>().is_err() {
                 return Err(AllowTargetError::BadIpv6 { input: owned(), inside: inside.to_string() });
             }
             let port = after.strip_prefix(':').ok_or_else(|| AllowTargetError::MissingPort { input: owned() })?;
             (inside, port)
         } else {
-            let (host, port) = input.rsplit_once(':').ok_or_else(|| AllowTargetError::MissingPort { input: owned() })?;
+            let (host, port) =
+                input.rsplit_once(':').ok_or_else(|| AllowTargetError::MissingPort { input: owned() })?;
             if input.parse::<Ipv6Addr>().is_ok() || host.parse::<Ipv6Addr>().is_ok() {
                 return Err(AllowTargetError::UnbracketedIpv6 { input: owned() });
             }
             if host.is_empty() {
                 return Err(AllowTargetError::EmptyHost { input: owned() });
             }
-            let name_like = host.len() <= 253
-                && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+            let name_like =
+                host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
             if !name_like {
                 return Err(AllowTargetError::BadHost { input: owned(), host: host.to_string() });
             }
@@ -836,7 +837,10 @@ mod tests {
             say("100.64.0.1"),
             "100.64.0.1 is a shared carrier-grade NAT address; the bridge never connects into a provider's internal network"
         );
-        assert_eq!(say("192.0.2.1"), "192.0.2.1 is a documentation address; the bridge never connects to reserved addresses");
+        assert_eq!(
+            say("192.0.2.1"),
+            "192.0.2.1 is a documentation address; the bridge never connects to reserved addresses"
+        );
         assert_eq!(
             say("2001:0:4136:e378:8000:63bf:f5ff:fffe"),
             "2001:0:4136:e378:8000:63bf:f5ff:fffe is a Teredo form of 10.0.0.1, a private address; \
@@ -846,7 +850,10 @@ mod tests {
             say("2002:808:808::1"),
             "2002:808:808::1 is a 6to4 tunnel address; the bridge never connects through IPv6 transition mechanisms"
         );
-        assert_eq!(say("fe80::1"), "fe80::1 is a link-local address; the bridge never connects to its own network segment");
+        assert_eq!(
+            say("fe80::1"),
+            "fe80::1 is a link-local address; the bridge never connects to its own network segment"
+        );
         assert_eq!(say("ff02::1"), "ff02::1 is a multicast address; the bridge never connects to multicast groups");
         // Every sentence names the address it is about, and is one sentence.
         for s in ["0.1.2.3", "255.255.255.255", "::", "::2", "64:ff9b:1::8.8.8.8", "fd00::1", "5f00::1", "fec0::1"] {
@@ -900,13 +907,16 @@ mod tests {
                 if check_address(IpAddr::V4(v4)).is_ok() {
                     // A public address stays public in its mapped and NAT64 forms.
                     assert_eq!(check_address(IpAddr::V6(v4.to_ipv6_mapped())), Ok(()), "::ffff:{v4}");
-                    let nat64 = Ipv6Addr::from(u128::from(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)) | u128::from(u32::from(v4)));
+                    let nat64 = Ipv6Addr::from(
+                        u128::from(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)) | u128::from(u32::from(v4)),
+                    );
                     assert_eq!(check_address(IpAddr::V6(nat64)), Ok(()), "{nat64}");
                 } else {
                     // A denied address is denied in every embedding, naming it.
                     let bits = u128::from(u32::from(v4));
                     let sixtofour = Ipv6Addr::from((0x2002u128 << 112) | (bits << 80));
-                    let teredo_client = Ipv6Addr::from((0x2001u128 << 112) | (0x4136_e378u128 << 64) | u128::from(!u32::from(v4)));
+                    let teredo_client =
+                        Ipv6Addr::from((0x2001u128 << 112) | (0x4136_e378u128 << 64) | u128::from(!u32::from(v4)));
                     for v6 in [v4.to_ipv6_mapped(), sixtofour, teredo_client] {
                         match check_address(IpAddr::V6(v6)) {
                             Err(Denied::Embedded { inner, .. }) => assert_eq!(inner.addr(), IpAddr::V4(v4), "{v6}"),
@@ -923,7 +933,11 @@ mod tests {
         for s in ["::", "::1", "fe80::1", "febf::1", "fc00::1", "fdff::1", "ff00::", "ff0e::1", "ff02::2"] {
             let v6: Ipv6Addr = s.parse().unwrap();
             assert!(
-                v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.is_unique_local() || v6.is_unicast_link_local(),
+                v6.is_unspecified()
+                    || v6.is_loopback()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local(),
                 "{s} should be special to std"
             );
             assert!(check_address(IpAddr::V6(v6)).is_err(), "{s} allowed");

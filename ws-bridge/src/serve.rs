@@ -94,9 +94,8 @@ pub fn router(app: Arc<App>) -> Router {
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener =
+        TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let (app, lab) = build_app(args, shutdown_rx.clone()).await?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout for people and scripts; logs go to stderr.
@@ -118,7 +117,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
 /// Serves until `shutdown` completes, then gives running sessions a moment
 /// to send their closing event.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
     let limits = Arc::clone(&app.limits);
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;

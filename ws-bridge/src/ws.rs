@@ -127,7 +127,10 @@ impl Session {
         let mut stream = None;
         for &ip in &checked {
             if !app.limits.allow_destination(ip) {
-                return Outcome::refuse(ErrorCode::DestinationRateLimited, ErrorCode::DestinationRateLimited.default_message());
+                return Outcome::refuse(
+                    ErrorCode::DestinationRateLimited,
+                    ErrorCode::DestinationRateLimited.default_message(),
+                );
             }
             let addr = SocketAddr::new(ip, port);
             match tokio::time::timeout(app.connect_timeout, TcpStream::connect(addr)).await {
@@ -140,7 +143,10 @@ impl Session {
             }
         }
         let Some((stream, addr)) = stream else {
-            return Outcome::refuse(ErrorCode::ConnectFailed, format!("Could not connect to {host} port {port}: {last_error}."));
+            return Outcome::refuse(
+                ErrorCode::ConnectFailed,
+                format!("Could not connect to {host} port {port}: {last_error}."),
+            );
         };
         self.destination = Some(addr);
         let _ = stream.set_nodelay(true);

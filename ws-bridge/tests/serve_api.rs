@@ -1,0 +1,102 @@
+//! The hosted API: the same engine and the same policy, answered in JSON.
+
+use relaycheck_tests::bridge::{http_get, Bridge};
+use relaycheck_tests::dns::{DnsRecord, DnsServer};
+use relaycheck_tests::postfix::{Policy, Postfix};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
+
+fn get_json(bridge: &Bridge, path: &str) -> (u16, Value) {
+    let (status, body) = http_get(&bridge.url(path));
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
+    (status, json)
+}
+
+#[test]
+fn check_returns_the_report_of_check_json() {
+    let postfix = Postfix::start(&[Policy::Closed]);
+    let closed = postfix.addr(Policy::Closed);
+    let bridge = Bridge::spawn(BIN, &["--allow-target", &closed.to_string(), "--lab"]);
+    let (status, report) = get_json(&bridge, &format!("/api/check?host=127.0.0.1&port={}", closed.port()));
+    assert_eq!(status, 200, "{report:#}");
+    assert_eq!(report["verdict"], "closed", "{report:#}");
+    assert!(report["probes"].as_array().unwrap().iter().all(|p| p["verdict"] == "denied"));
+    for field in ["reason", "server", "transcript", "elapsed_ms"] {
+        assert!(report.get(field).is_some(), "missing {field}");
+    }
+
+    let (_, open) = bridge.lab.unwrap();
+    let (_, report) = get_json(&bridge, &format!("/api/check?host=127.0.0.1&port={}", open.port()));
+    assert_eq!(report["verdict"], "open");
+
+    // The same policy as the websocket: no private addresses, no odd ports.
+    let (status, body) = get_json(&bridge, "/api/check?host=10.0.0.1&port=25");
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("address_denied")), "{body}");
+    let (status, body) = get_json(&bridge, "/api/check?host=192.0.2.1&port=2525");
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("port_not_allowed")), "{body}");
+    let (status, body) = get_json(&bridge, "/api/check?port=25");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
+    let (status, body) = get_json(&bridge, "/api/check?host=127.0.0.1&port=25&to_domain=a%20b");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
+
+    // Metrics count what happened.
+    let (status, metrics) = http_get(&bridge.url("/metrics"));
+    assert_eq!(status, 200);
+    assert!(metrics.contains("relaycheck_audits_total{verdict=\"closed\"} 1"), "{metrics}");
+    assert!(metrics.contains("relaycheck_audits_total{verdict=\"open\"} 1"), "{metrics}");
+    assert!(metrics.contains("relaycheck_refusals_total{reason=\"address_denied\"} 1"), "{metrics}");
+    assert!(metrics.contains("relaycheck_refusals_total{reason=\"port_not_allowed\"} 1"), "{metrics}");
+}
+
+#[test]
+fn mx_lists_hosts_addresses_and_what_the_policy_allows() {
+    // Addresses here are only data: nothing connects to them.
+    let dns = DnsServer::start([
+        DnsRecord::mx("mail.test", 20, "mx2.mail.test"),
+        DnsRecord::mx("mail.test", 10, "mx1.mail.test"),
+        DnsRecord::a("mx1.mail.test", "93.184.215.14"),
+        DnsRecord::a("mx2.mail.test", "10.20.30.40"),
+        DnsRecord::null_mx("nullmx.test"),
+    ]);
+    let bridge = Bridge::spawn(BIN, &["--resolver", &dns.addr.to_string()]);
+    let (status, body) = get_json(&bridge, "/api/mx?domain=mail.test");
+    assert_eq!(status, 200, "{body}");
+    let hosts = body["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2);
+    assert_eq!((hosts[0]["exchange"].as_str(), hosts[0]["preference"].as_u64()), (Some("mx1.mail.test"), Some(10)));
+    assert_eq!(hosts[0]["addresses"][0]["address"], "93.184.215.14");
+    assert_eq!(hosts[0]["allowed"], true);
+    assert_eq!(hosts[1]["allowed"], false);
+    assert!(hosts[1]["addresses"][0]["reason"].as_str().unwrap().contains("private"), "{body}");
+
+    let (status, body) = get_json(&bridge, "/api/mx?domain=nullmx.test");
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("accepts no mail"), "{body}");
+    let (status, body) = get_json(&bridge, "/api/mx?domain=nowhere.test");
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_host")), "{body}");
+}
+
+#[test]
+fn healthz_lab_and_the_page() {
+    let bridge = Bridge::spawn(BIN, &["--lab"]);
+    let (status, body) = get_json(&bridge, "/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["lab"], true);
+    let (_, lab) = get_json(&bridge, "/api/lab");
+    let targets = lab["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 2);
+    let (closed, open) = bridge.lab.unwrap();
+    assert_eq!(targets[0]["port"].as_u64(), Some(u64::from(closed.port())));
+    assert_eq!(targets[1]["port"].as_u64(), Some(u64::from(open.port())));
+    // The page is served by the bridge itself (or it says how to build it).
+    let (status, page) = http_get(&bridge.url("/"));
+    if body["page"] == true {
+        assert_eq!(status, 200);
+        assert!(page.contains("relaycheck"), "{page}");
+    } else {
+        assert_eq!(status, 503);
+        assert!(page.contains("trunk build"), "{page}");
+    }
+}
