@@ -1,0 +1,319 @@
+//! The page: the form, then the manual test step by step, the verdict, every
+//! probe, and what to do. State lives in [`AuditState`]; the network in
+//! services.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use relay_core::{Config, Verdict};
+use yew::prelude::*;
+
+use crate::components::advice::Advice;
+use crate::components::batch_summary::{BatchRow, BatchSummary};
+use crate::components::error_notice::ErrorNotice;
+use crate::components::lab_targets::LabTargets;
+use crate::components::mx_hosts::MxHosts;
+use crate::components::probe_matrix::ProbeMatrix;
+use crate::components::progress::Progress;
+use crate::components::report_actions::ReportActions;
+use crate::components::step_panel::StepPanel;
+use crate::components::target_form::{FormValues, TargetForm};
+use crate::components::verdict_banner::VerdictBanner;
+use crate::services::api::{self, LabTarget, MxHost};
+use crate::services::audit::AuditHandle;
+use crate::services::browser;
+use crate::state::{AuditAction, AuditState, Phase, Target};
+
+#[derive(Clone, PartialEq)]
+enum MxView {
+    Loading(String),
+    Hosts(String, Vec<MxHost>),
+    Failed(String),
+}
+
+/// The form as a permalink left it, or the defaults.
+fn initial_form() -> FormValues {
+    let defaults = Config::default();
+    FormValues {
+        host: browser::query_param("host").unwrap_or_default(),
+        port: browser::query_param("port").and_then(|p| p.parse().ok()).unwrap_or(25),
+        from_domain: browser::query_param("from").unwrap_or(defaults.from_domain),
+        to_domain: browser::query_param("to").unwrap_or(defaults.to_domain),
+        bridge: browser::query_param("bridge").unwrap_or_else(browser::origin),
+    }
+}
+
+fn permalink(form: &FormValues) -> String {
+    let defaults = Config::default();
+    let mut params = vec![("host", form.host.clone()), ("port", form.port.to_string())];
+    if form.from_domain != defaults.from_domain {
+        params.push(("from", form.from_domain.clone()));
+    }
+    if form.to_domain != defaults.to_domain {
+        params.push(("to", form.to_domain.clone()));
+    }
+    if form.bridge != browser::origin() {
+        params.push(("bridge", form.bridge.clone()));
+    }
+    params.push(("run", "1".into()));
+    browser::permalink(&params)
+}
+
+#[function_component(App)]
+pub fn app() -> Html {
+    let state = use_reducer(AuditState::default);
+    let form = use_state(initial_form);
+    let handle: Rc<RefCell<Option<AuditHandle>>> = use_mut_ref(|| None);
+    let runs = use_mut_ref(|| 0u32);
+    let lab = use_state(Vec::<LabTarget>::new);
+    let mx = use_state(|| None::<MxView>);
+    let batch = use_state(Vec::<BatchRow>::new);
+    let notice = use_state(|| None::<String>);
+
+    // Starts an audit of `host:port` with the form's other settings.
+    let start = {
+        let (state, form, handle, runs, notice) =
+            (state.clone(), form.clone(), handle.clone(), runs.clone(), notice.clone());
+        Callback::from(move |target: Target| {
+            handle.borrow_mut().take();
+            notice.set(None);
+            let run = {
+                let mut r = runs.borrow_mut();
+                *r += 1;
+                *r
+            };
+            state.dispatch(AuditAction::Start { run, target: target.clone() });
+            let config = Config {
+                from_domain: form.from_domain.clone(),
+                to_domain: form.to_domain.clone(),
+                ..Config::default()
+            };
+            if target.host.is_empty() {
+                state.dispatch(AuditAction::Failed {
+                    run,
+                    message: "Enter the mail server's name or address first.".into(),
+                });
+                return;
+            }
+            if let Err(e) = config.validate() {
+                state.dispatch(AuditAction::Failed { run, message: relay_core::wire::sentence(&e.to_string()) });
+                return;
+            }
+            let dispatcher = state.dispatcher();
+            let emit = Callback::from(move |action| dispatcher.dispatch(action));
+            *handle.borrow_mut() = Some(AuditHandle::start(browser::ws_base(&form.bridge), target, config, run, emit));
+        })
+    };
+
+    // On load: the lab's targets, and a permalink's check.
+    {
+        let (lab, form, start) = (lab.clone(), form.clone(), start.clone());
+        use_effect_with((), move |_| {
+            let bridge = form.bridge.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                lab.set(api::lab_targets(&bridge).await);
+            });
+            if browser::query_param("run").as_deref() == Some("1") && !form.host.is_empty() {
+                start.emit(Target { host: form.host.clone(), port: form.port });
+            }
+        });
+    }
+
+    // When an audit ends: note it in the batch and start the next server;
+    // move focus to the verdict so keyboard and screen-reader users hear it.
+    {
+        let (batch, start, state_now) = (batch.clone(), start.clone(), state.clone());
+        use_effect_with((state.run, state.phase), move |(_, phase)| {
+            if matches!(phase, Phase::Finished | Phase::Failed) {
+                if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+                    if let Some(el) = doc.get_element_by_id("verdict-title") {
+                        if let Ok(el) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el) {
+                            let _ = el.focus();
+                        }
+                    }
+                }
+                let host = state_now.target.as_ref().map(|t| t.host.clone()).unwrap_or_default();
+                let mut rows = (*batch).clone();
+                if let Some(row) = rows.iter_mut().find(|r| r.host == host && r.verdict.is_none()) {
+                    match (&state_now.report, &state_now.error) {
+                        (Some(report), _) => {
+                            row.verdict = Some(report.verdict);
+                            row.reason = report.reason.clone();
+                        }
+                        (None, error) => {
+                            row.verdict = Some(Verdict::Inconclusive);
+                            row.reason = error.clone().unwrap_or_default();
+                        }
+                    }
+                    let next = rows.iter().find(|r| r.verdict.is_none()).map(|r| r.host.clone());
+                    let port = state_now.target.as_ref().map_or(25, |t| t.port);
+                    batch.set(rows);
+                    if let Some(host) = next {
+                        start.emit(Target { host, port });
+                    }
+                }
+            }
+        });
+    }
+
+    let running = state.phase == Phase::Running;
+    let on_change = {
+        let form = form.clone();
+        Callback::from(move |values: FormValues| form.set(values))
+    };
+    let on_run = {
+        let (start, form, batch) = (start.clone(), form.clone(), batch.clone());
+        Callback::from(move |_| {
+            batch.set(Vec::new());
+            start.emit(Target { host: form.host.clone(), port: form.port });
+        })
+    };
+    let on_cancel = {
+        let (state, handle, batch) = (state.clone(), handle.clone(), batch.clone());
+        Callback::from(move |_| {
+            handle.borrow_mut().take();
+            batch.set(Vec::new());
+            state.dispatch(AuditAction::Cancel);
+        })
+    };
+    let on_find_mx = {
+        let (mx, form) = (mx.clone(), form.clone());
+        Callback::from(move |_| {
+            let (mx, domain, bridge) = (mx.clone(), form.host.clone(), form.bridge.clone());
+            mx.set(Some(MxView::Loading(domain.clone())));
+            wasm_bindgen_futures::spawn_local(async move {
+                mx.set(Some(match api::mx_hosts(&bridge, &domain).await {
+                    Ok(hosts) => MxView::Hosts(domain, hosts),
+                    Err(message) => MxView::Failed(message),
+                }));
+            });
+        })
+    };
+    let on_test_mx = {
+        let (start, form, batch) = (start.clone(), form.clone(), batch.clone());
+        Callback::from(move |host: String| {
+            batch.set(Vec::new());
+            form.set(FormValues { host: host.clone(), ..(*form).clone() });
+            start.emit(Target { host, port: form.port });
+        })
+    };
+    let on_test_all = {
+        let (start, form, batch) = (start.clone(), form.clone(), batch.clone());
+        Callback::from(move |hosts: Vec<String>| {
+            let Some(first) = hosts.first().cloned() else { return };
+            batch.set(
+                hosts.iter().map(|h| BatchRow { host: h.clone(), verdict: None, reason: String::new() }).collect(),
+            );
+            start.emit(Target { host: first, port: form.port });
+        })
+    };
+    let on_pick_lab = {
+        let (start, form, batch) = (start.clone(), form.clone(), batch.clone());
+        Callback::from(move |t: LabTarget| {
+            batch.set(Vec::new());
+            form.set(FormValues { host: t.host.clone(), port: t.port, ..(*form).clone() });
+            start.emit(Target { host: t.host, port: t.port });
+        })
+    };
+    let on_copy = {
+        let (state, notice) = (state.clone(), notice.clone());
+        Callback::from(move |_| {
+            browser::copy_to_clipboard(&state.transcript_text());
+            notice.set(Some("Transcript copied.".into()));
+        })
+    };
+    let on_download = {
+        let state = state.clone();
+        Callback::from(move |_| {
+            if let Some(report) = &state.report {
+                let name = format!("relaycheck-{}-{}.json", report.server.host, report.server.port);
+                let json = serde_json::to_string_pretty(&**report).unwrap_or_default();
+                browser::download(&name, "application/json", &json);
+            }
+        })
+    };
+    let on_run_again = {
+        let (start, state) = (start.clone(), state.clone());
+        Callback::from(move |_| {
+            if let Some(target) = state.target.clone() {
+                start.emit(target);
+            }
+        })
+    };
+
+    let current_link = state
+        .target
+        .as_ref()
+        .map(|t| permalink(&FormValues { host: t.host.clone(), port: t.port, ..(*form).clone() }))
+        .unwrap_or_default();
+
+    html! {
+        <>
+            <header class="top">
+                <div class="wrap">
+                    <h1>{ "relaycheck" }</h1>
+                    <p class="lede">
+                        { "Does your mail server relay mail for strangers? relaycheck does the classic manual test — connect, " }
+                        <code>{ "HELO" }</code>{ ", " }<code>{ "MAIL FROM" }</code>{ " an outside address, " }<code>{ "RCPT TO" }</code>
+                        { " another — and 21 relay tricks more, explains every reply, and never sends a message." }
+                    </p>
+                </div>
+            </header>
+            <main class="wrap">
+                <TargetForm values={(*form).clone()} running={running} on_change={on_change}
+                    on_run={on_run} on_cancel={on_cancel} on_find_mx={on_find_mx} />
+                <LabTargets targets={(*lab).clone()} disabled={running} on_pick={on_pick_lab} />
+                {
+                    match &*mx {
+                        Some(MxView::Loading(d)) => html! { <p class="help" role="status">{ format!("Looking up the mail servers of {d}…") }</p> },
+                        Some(MxView::Hosts(d, hosts)) => html! {
+                            <MxHosts domain={d.clone()} hosts={hosts.clone()} disabled={running} on_test={on_test_mx} on_test_all={on_test_all} />
+                        },
+                        Some(MxView::Failed(message)) => html! { <p class="error" role="alert">{ message }</p> },
+                        None => html! {},
+                    }
+                }
+                <BatchSummary rows={(*batch).clone()} />
+                if state.phase == Phase::Failed {
+                    <ErrorNotice message={state.error.clone().unwrap_or_default()} />
+                }
+                if state.phase == Phase::Cancelled {
+                    <p class="help" role="status">{ "Cancelled. Nothing more was sent." }</p>
+                }
+                if running {
+                    <Progress text={state.progress_text()} done={state.probes.len()} total={state.total} />
+                }
+                if let Some(report) = &state.report {
+                    <VerdictBanner report={report.clone()} />
+                }
+                if !state.steps.is_empty() {
+                    <section class="steps" aria-labelledby="steps-title">
+                        <h2 id="steps-title">{ "The manual test, step by step" }</h2>
+                        <ol class="step-list">
+                            { for state.steps.iter().map(|s| html! { <StepPanel step={s.clone()} /> }) }
+                        </ol>
+                    </section>
+                }
+                if let Some(report) = &state.report {
+                    <Advice report={report.clone()} />
+                }
+                if !state.probes.is_empty() {
+                    <ProbeMatrix probes={state.probes.clone()} />
+                }
+                if state.phase == Phase::Finished {
+                    <ReportActions permalink={current_link} on_copy={on_copy} on_download={on_download}
+                        on_run_again={on_run_again} notice={(*notice).clone()} />
+                }
+                if !state.transcript.is_empty() {
+                    <details class="transcript">
+                        <summary>{ format!("Full transcript ({} lines)", state.transcript.len()) }</summary>
+                        <pre class="terminal">{ state.transcript_text() }</pre>
+                    </details>
+                }
+            </main>
+            <footer class="wrap foot">
+                <p>{ "relaycheck never sends DATA: every probe stops at RCPT TO, so no message is ever delivered. The bridge that carries this page's SMTP refuses DATA too." }</p>
+            </footer>
+        </>
+    }
+}

@@ -1,0 +1,50 @@
+//! A domain's mail servers, to test one or all of them.
+
+use yew::prelude::*;
+
+use crate::services::api::MxHost;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub domain: String,
+    pub hosts: Vec<MxHost>,
+    pub disabled: bool,
+    pub on_test: Callback<String>,
+    pub on_test_all: Callback<Vec<String>>,
+}
+
+#[function_component(MxHosts)]
+pub fn mx_hosts(props: &Props) -> Html {
+    let testable: Vec<String> = props.hosts.iter().filter(|h| h.allowed).map(|h| h.exchange.clone()).collect();
+    let test_all = {
+        let hosts = testable.clone();
+        props.on_test_all.reform(move |_: MouseEvent| hosts.clone())
+    };
+    html! {
+        <section class="mx" aria-labelledby="mx-title" data-testid="mx-hosts">
+            <h2 id="mx-title">{ format!("Mail servers of {}", props.domain) }</h2>
+            <ul class="mx-list">
+                { for props.hosts.iter().map(|h| {
+                    let test = { let name = h.exchange.clone(); props.on_test.reform(move |_: MouseEvent| name.clone()) };
+                    let addresses: Vec<String> = h.addresses.iter().map(|a| a.address.clone()).collect();
+                    let why = h.addresses.iter().find_map(|a| a.reason.clone()).or_else(|| h.error.clone());
+                    html! {
+                        <li>
+                            <span class="pref">{ if h.implicit { "A".to_string() } else { h.preference.to_string() } }</span>
+                            <span class="name"><code>{ &h.exchange }</code>
+                                <span class="addrs">{ addresses.join(", ") }</span>
+                                if let Some(why) = why { <span class="why">{ why }</span> }
+                            </span>
+                            <button type="button" disabled={props.disabled || !h.allowed} onclick={test}>{ "Check" }</button>
+                        </li>
+                    }
+                }) }
+            </ul>
+            if testable.len() > 1 {
+                <button type="button" disabled={props.disabled} onclick={test_all}>
+                    { format!("Check all {} in turn", testable.len()) }
+                </button>
+            }
+        </section>
+    }
+}

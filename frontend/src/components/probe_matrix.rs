@@ -1,0 +1,49 @@
+//! Every probe: what was tried, what the server said, and what it means.
+
+use relay_core::ProbeReport;
+use yew::prelude::*;
+
+use crate::components::step_panel::human_ms;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub probes: Vec<ProbeReport>,
+}
+
+#[function_component(ProbeMatrix)]
+pub fn probe_matrix(props: &Props) -> Html {
+    html! {
+        <section class="matrix" aria-labelledby="matrix-title">
+            <h2 id="matrix-title">{ format!("All {} probes", props.probes.len()) }</h2>
+            <div class="table-wrap" tabindex="0" role="region" aria-labelledby="matrix-title">
+                <table data-testid="probe-matrix">
+                    <thead>
+                        <tr>
+                            <th scope="col">{ "Probe" }</th>
+                            <th scope="col">{ "MAIL FROM" }</th>
+                            <th scope="col">{ "RCPT TO" }</th>
+                            <th scope="col">{ "Reply" }</th>
+                            <th scope="col">{ "Verdict" }</th>
+                            <th scope="col">{ "Time" }</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        { for props.probes.iter().map(|p| {
+                            let v = p.verdict.to_string();
+                            html! {
+                                <tr key={p.id.clone()} data-verdict={v.clone()} title={p.explanation.clone()}>
+                                    <th scope="row">{ &p.name }</th>
+                                    <td data-label="MAIL FROM"><code>{ format!("<{}>", p.mail_from) }</code></td>
+                                    <td data-label="RCPT TO"><code>{ format!("<{}>", p.rcpt_to) }</code></td>
+                                    <td data-label="Reply"><code>{ p.reply.clone().unwrap_or_default() }</code></td>
+                                    <td data-label="Verdict"><span class={classes!("badge", format!("v-{v}"))}>{ v }</span></td>
+                                    <td data-label="Time" class="num">{ human_ms(p.elapsed_ms) }</td>
+                                </tr>
+                            }
+                        }) }
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}

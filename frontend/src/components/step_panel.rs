@@ -1,0 +1,79 @@
+//! One step of the manual test, drawn the way it looks in a terminal: what
+//! was sent, what the server answered, a colour, and one sentence.
+
+use relay_core::{Step, StepKind, Tone};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub step: Step,
+}
+
+pub fn kind_name(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Connect => "connect",
+        StepKind::Banner => "banner",
+        StepKind::Greeting => "greeting",
+        StepKind::Sender => "sender",
+        StepKind::Recipient => "recipient",
+        StepKind::Verdict => "verdict",
+    }
+}
+
+fn title(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Connect => "1. Connect",
+        StepKind::Banner => "2. Banner",
+        StepKind::Greeting => "3. Greeting",
+        StepKind::Sender => "4. Sender",
+        StepKind::Recipient => "5. Recipient",
+        StepKind::Verdict => "6. Verdict",
+    }
+}
+
+pub fn tone_name(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Good => "good",
+        Tone::Neutral => "neutral",
+        Tone::Warning => "warning",
+        Tone::Bad => "bad",
+    }
+}
+
+/// Milliseconds as people read them ("0.4 ms", "312 ms", "2.1 s").
+pub fn human_ms(ms: f64) -> String {
+    relay_core::session::human_ms(std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+}
+
+#[function_component(StepPanel)]
+pub fn step_panel(props: &Props) -> Html {
+    let s = &props.step;
+    let tone = tone_name(s.tone);
+    let has_terminal = s.sent.is_some() || s.reply.is_some();
+    html! {
+        <li class={classes!("step", format!("tone-{tone}"))} data-testid="step" data-kind={kind_name(s.kind)} data-tone={tone}>
+            <div class="step-head">
+                <h3>{ title(s.kind) }</h3>
+                if s.kind != StepKind::Verdict {
+                    <span class="took">{ human_ms(s.took_ms) }</span>
+                }
+            </div>
+            if has_terminal {
+                <pre class="terminal" aria-label="what was said">
+                    if let Some(sent) = &s.sent {
+                        <span class="sent"><span class="arrow" aria-hidden="true">{ "→ " }</span>{ sent }{ "\n" }</span>
+                    }
+                    if let Some(reply) = &s.reply {
+                        { for reply.wire_lines().into_iter().map(|l| html! {
+                            <span class="received"><span class="arrow" aria-hidden="true">{ "← " }</span>{ l }{ "\n" }</span>
+                        }) }
+                    }
+                </pre>
+            }
+            <p class="meaning">{ &s.meaning }</p>
+            if !s.details.is_empty() {
+                <ul class="details">{ for s.details.iter().map(|d| html! { <li>{ d }</li> }) }</ul>
+            }
+        </li>
+    }
+}

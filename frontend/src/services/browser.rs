@@ -1,0 +1,82 @@
+//! What the browser offers: the clock, the URL, the clipboard, downloads.
+
+use relay_core::Report;
+use wasm_bindgen::JsValue;
+
+/// Milliseconds from the page's monotonic clock.
+pub fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+/// The websocket base of a bridge's http(s) URL: `https://x` → `wss://x`.
+pub fn ws_base(http_url: &str) -> String {
+    let url = http_url.trim().trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        url.to_string()
+    }
+}
+
+/// This page's origin (`http://127.0.0.1:8025`): the default bridge.
+pub fn origin() -> String {
+    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+}
+
+/// One query parameter of the page's URL.
+pub fn query_param(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name).filter(|v| !v.is_empty())
+}
+
+/// A link that reopens this check: the page's address with the check's
+/// settings as query parameters.
+pub fn permalink(params: &[(&str, String)]) -> String {
+    let base = web_sys::window()
+        .and_then(|w| {
+            let l = w.location();
+            Some(format!("{}{}", l.origin().ok()?, l.pathname().ok()?))
+        })
+        .unwrap_or_default();
+    let query: Vec<String> = params
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", js_sys::encode_uri_component(v)))
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+pub fn copy_to_clipboard(text: &str) {
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().clipboard().write_text(text);
+    }
+}
+
+/// Offers `text` as a file download.
+pub fn download(file_name: &str, mime: &str, text: &str) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else { return };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+    if let Ok(anchor) = document.create_element("a") {
+        let _ = anchor.set_attribute("href", &url);
+        let _ = anchor.set_attribute("download", file_name);
+        if let Ok(a) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(anchor) {
+            a.click();
+        }
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+/// Puts the finished report on `window.__relaycheckReport` as a plain JS
+/// object, for scripts and tests (the same schema as `check --json`).
+pub fn expose_report(report: &Report) {
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    if let (Some(window), Ok(value)) = (web_sys::window(), serde::Serialize::serialize(report, &serializer)) {
+        let _ = js_sys::Reflect::set(&window, &JsValue::from_str("__relaycheckReport"), &value);
+    }
+}
