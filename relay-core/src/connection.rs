@@ -77,6 +77,11 @@ pub(crate) struct Connection {
     pub pipelining: bool,
     /// Probes given to this connection and not yet finished.
     pub probes: Vec<usize>,
+    /// Whether it was ever given probes: a connection serves one group only,
+    /// so that the refusals it collects stay under the server's error limits.
+    pub served: bool,
+    /// QUIT went out at the end of the probes' pipelined group.
+    pub quit_queued: bool,
     /// When this connection gives up waiting.
     pub deadline: Option<Duration>,
     /// When the current phase began.
@@ -93,6 +98,8 @@ impl Connection {
             outbox: VecDeque::new(),
             pipelining: false,
             probes: Vec::new(),
+            served: false,
+            quit_queued: false,
             deadline: None,
             phase_since: now,
         }

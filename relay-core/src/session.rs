@@ -135,6 +135,9 @@ pub struct Session {
     max_connections: usize,
     /// Connections given back to the budget because the server turned them away.
     refunds: usize,
+    /// Probe groups the plan will have: how many connections to open at once
+    /// as soon as the first one is up, before the banner names the server.
+    expected_groups: usize,
     parallel: usize,
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
@@ -162,6 +165,7 @@ impl Session {
             queue: VecDeque::new(),
             max_connections: 1,
             refunds: 0,
+            expected_groups: 1,
             parallel: config.parallel_connections.max(1),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -172,6 +176,12 @@ impl Session {
             finished: None,
             config,
         };
+        // The plan's size does not depend on the server, only its addresses do.
+        let sample =
+            PlanInput { config: &session.config, address: IpAddr::from([192, 0, 2, 1]), server_name: "mx.example" };
+        let per = session.config.probes_per_connection.max(1);
+        session.expected_groups = probe::plan(&sample).len().div_ceil(per);
+        session.max_connections = session.expected_groups + session.config.spare_connections;
         session.open_connection(Vec::new(), now);
         session
     }
@@ -452,7 +462,6 @@ impl Session {
             }
             Purpose::Quit => self.close(id, true),
         }
-        self.quit_if_done(id);
     }
 
     fn on_banner(&mut self, id: ConnectionId, reply: Reply) {
@@ -468,6 +477,8 @@ impl Session {
                 .filter(|w| looks_like_domain(w))
                 .map(str::to_string);
             self.server.software = Software::recognise(&[&reply.text()]);
+        }
+        if self.is_first(id) {
             self.timings.banner_ms = Some(ms(waited));
             let (tone, meaning) = banner_meaning(&reply, self.server.software, waited);
             self.push_step(
@@ -486,17 +497,22 @@ impl Session {
         if reply.is_positive() {
             if !self.planned {
                 self.make_plan();
+                // The first connection carries the manual test, whichever
+                // connection's banner came first.
+                if self.conns[0].is_open() && !self.conns[0].served {
+                    if let Some(chunk) = self.queue.pop_front() {
+                        self.assign(ConnectionId(0), chunk);
+                    }
+                }
+            }
+            if !self.conns[id.0 as usize].served {
+                if let Some(chunk) = self.queue.pop_front() {
+                    self.assign(id, chunk);
+                }
             }
             let timeout = self.config.reply_timeout;
             let ehlo = Command::Ehlo(self.config.helo_name.clone());
             let now = self.now;
-            let chunk = if self.conn(id).is_some_and(|c| c.probes.is_empty()) { self.queue.pop_front() } else { None };
-            if let Some(chunk) = chunk {
-                for &p in &chunk {
-                    self.probes[p].attempts += 1;
-                }
-                self.conns[id.0 as usize].probes = chunk;
-            }
             let conn = &mut self.conns[id.0 as usize];
             conn.set_phase(Phase::Greeting, now);
             conn.deadline = Some(now + timeout);
@@ -519,6 +535,46 @@ impl Session {
         } else {
             // 421 or another 4xx: busy, or too many connections from us.
             self.lose(id, Loss::Closing(reply), None, true);
+        }
+    }
+
+    /// Gives a connection its group of probes; if it has already greeted,
+    /// they go out at once.
+    fn assign(&mut self, id: ConnectionId, chunk: Vec<usize>) {
+        for &p in &chunk {
+            self.probes[p].attempts += 1;
+        }
+        let conn = &mut self.conns[id.0 as usize];
+        conn.probes = chunk;
+        conn.served = true;
+        if conn.phase == Phase::Probing {
+            self.start_probes(id);
+        }
+    }
+
+    /// Queues RSET, MAIL and RCPT for each of the connection's probes. With
+    /// PIPELINING, QUIT ends the same group: one round trip for all of it.
+    fn start_probes(&mut self, id: ConnectionId) {
+        let commands: Vec<(usize, Command, Command)> = self.conns[id.0 as usize]
+            .probes
+            .iter()
+            .map(|&p| {
+                let probe = &self.probes[p].probe;
+                (p, Command::mail(probe.mail_from.clone()), Command::rcpt(probe.rcpt_to.clone()))
+            })
+            .collect();
+        let conn = &mut self.conns[id.0 as usize];
+        if commands.is_empty() {
+            return;
+        }
+        for (p, mail, rcpt) in commands {
+            conn.queue(Purpose::Rset(p), Command::Rset);
+            conn.queue(Purpose::Mail(p), mail);
+            conn.queue(Purpose::Rcpt(p), rcpt);
+        }
+        if conn.pipelining {
+            conn.queue(Purpose::Quit, Command::Quit);
+            conn.quit_queued = true;
         }
     }
 
@@ -565,21 +621,7 @@ impl Session {
         let now = self.now;
         let Some(conn) = self.conn_mut(id) else { return };
         conn.set_phase(Phase::Probing, now);
-        for p in conn.probes.clone() {
-            let probe = &self.probes[p].probe;
-            let (mail, rcpt) = (Command::mail(probe.mail_from.clone()), Command::rcpt(probe.rcpt_to.clone()));
-            let conn = &mut self.conns[id.0 as usize];
-            conn.queue(Purpose::Rset(p), Command::Rset);
-            conn.queue(Purpose::Mail(p), mail);
-            conn.queue(Purpose::Rcpt(p), rcpt);
-        }
-    }
-
-    fn quit_if_done(&mut self, id: ConnectionId) {
-        let Some(conn) = self.conn(id) else { return };
-        if conn.phase == Phase::Probing && conn.probes.is_empty() && conn.is_idle() {
-            self.quit(id);
-        }
+        self.start_probes(id);
     }
 
     fn quit(&mut self, id: ConnectionId) {
@@ -589,7 +631,10 @@ impl Session {
             return;
         }
         conn.set_phase(Phase::Quitting, now);
-        conn.queue(Purpose::Quit, Command::Quit);
+        if !conn.quit_queued {
+            conn.queue(Purpose::Quit, Command::Quit);
+            conn.quit_queued = true;
+        }
     }
 
     // ----- planning and scheduling ----------------------------------------
@@ -607,7 +652,7 @@ impl Session {
         let per = self.config.probes_per_connection.max(1);
         let indexes: Vec<usize> = (0..self.probes.len()).collect();
         self.queue = indexes.chunks(per).map(<[usize]>::to_vec).collect();
-        self.max_connections = self.queue.len() + self.config.spare_connections;
+        self.max_connections = self.max_connections.max(self.queue.len() + self.config.spare_connections);
         self.planned = true;
     }
 
@@ -618,6 +663,7 @@ impl Session {
         for &p in &probes {
             self.probes[p].attempts += 1;
         }
+        conn.served = !probes.is_empty();
         conn.probes = probes;
         self.conns.push(conn);
         self.events.push_back(Event::Connect(id));
@@ -627,6 +673,17 @@ impl Session {
     fn schedule(&mut self) {
         if !self.planned || self.finished.is_some() {
             return;
+        }
+        // Connections opened early and still without probes take them first.
+        let waiting: Vec<ConnectionId> = self
+            .conns
+            .iter()
+            .filter(|c| c.is_open() && !c.served && !c.quit_queued && c.phase != Phase::Quitting)
+            .map(|c| c.id)
+            .collect();
+        for id in waiting {
+            let Some(chunk) = self.queue.pop_front() else { break };
+            self.assign(id, chunk);
         }
         loop {
             let active = self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting).count();
@@ -667,6 +724,22 @@ impl Session {
         }
         self.close(id, tell_driver);
 
+        let turned_away = matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) && loss.retryable();
+        if turned_away {
+            // The server limits connections from us: go on one at a time.
+            // A connection turned away at the door asked nothing, so it does
+            // not count against the budget (but only so often: a server that
+            // turns every connection away must still end the audit).
+            self.parallel = 1;
+            if self.refunds < self.config.parallel_connections {
+                self.refunds += 1;
+                self.max_connections += 1;
+            }
+        }
+        if !self.planned && !self.is_first(id) {
+            // Opened early, before the plan: it carried nothing yet.
+            return;
+        }
         if !self.planned {
             if self.address.is_none() {
                 let reason = match &loss {
@@ -703,17 +776,6 @@ impl Session {
             return;
         }
 
-        if matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) && loss.retryable() {
-            // The server limits connections from us: go on one at a time.
-            // A connection turned away at the door asked nothing, so it does
-            // not count against the budget (but only so often: a server that
-            // turns every connection away must still end the audit).
-            self.parallel = 1;
-            if self.refunds < self.config.parallel_connections {
-                self.refunds += 1;
-                self.max_connections += 1;
-            }
-        }
         let mut retry = Vec::new();
         for (p, stage) in stages {
             if loss.retryable() && self.probes[p].attempts < MAX_ATTEMPTS {
@@ -757,6 +819,18 @@ impl Session {
     /// when all is answered and every connection is closed.
     fn after_input(&mut self) {
         self.schedule();
+        // A greeted connection with nothing left to ask says goodbye.
+        let done: Vec<ConnectionId> = self
+            .conns
+            .iter()
+            .filter(|c| c.is_open() && c.phase == Phase::Probing && c.probes.is_empty() && c.is_idle())
+            .map(|c| c.id)
+            .collect();
+        if self.planned && self.queue.is_empty() {
+            for id in done {
+                self.quit(id);
+            }
+        }
         let now = self.now;
         let timeout = self.config.reply_timeout;
         for i in 0..self.conns.len() {
