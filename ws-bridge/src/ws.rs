@@ -178,6 +178,10 @@ impl Session {
         }
         loop {
             tokio::select! {
+                // Shutdown first: on SIGTERM the lab's servers close too, and
+                // the page should hear why, not just that the server left.
+                biased;
+                _ = shutdown.changed() => return Outcome::close(ErrorCode::ShuttingDown),
                 message = self.socket.recv() => {
                     idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
                     let data = match message {
@@ -215,6 +219,7 @@ impl Session {
                 read = server_rx.read(&mut buf) => {
                     idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
                     let n = match read {
+                        Ok(0) | Err(_) if *shutdown.borrow() => return Outcome::close(ErrorCode::ShuttingDown),
                         Ok(0) | Err(_) => return Outcome::close(ErrorCode::ServerClosed),
                         Ok(n) => n,
                     };
@@ -228,7 +233,6 @@ impl Session {
                 }
                 _ = tokio::time::sleep_until(idle_ends) => return Outcome::close(ErrorCode::IdleTimeout),
                 _ = tokio::time::sleep_until(lifetime_ends) => return Outcome::close(ErrorCode::SessionTooLong),
-                _ = shutdown.changed() => return Outcome::close(ErrorCode::ShuttingDown),
             }
         }
     }
