@@ -43,14 +43,18 @@ pub async fn upgrade(
     let client = app.client_ip(peer.ip(), &headers);
     let origin_ok = app.origin_allowed(&headers);
     // axum enforces a hard cap well above our limit, so that an oversized
-    // frame still reaches us and gets its sentence.
+    // frame still reaches us and gets its sentence. SMTP lines are short:
+    // small buffers keep an idle session cheap (tungstenite's defaults are
+    // 128 KiB each way), and writing each message at once keeps latency low.
     let hard_cap = app.limits.config.max_frame * 4;
-    ws.max_frame_size(hard_cap).max_message_size(hard_cap).on_upgrade(move |socket| async move {
-        let mut session = Session { app, socket, client, bytes_up: 0, bytes_down: 0, destination: None };
-        let started = Instant::now();
-        let outcome = session.run(origin_ok, params).await;
-        session.finish(outcome, started).await;
-    })
+    ws.max_frame_size(hard_cap).max_message_size(hard_cap).read_buffer_size(4 * 1024).write_buffer_size(0).on_upgrade(
+        move |socket| async move {
+            let mut session = Session { app, socket, client, bytes_up: 0, bytes_down: 0, destination: None };
+            let started = Instant::now();
+            let outcome = session.run(origin_ok, params).await;
+            session.finish(outcome, started).await;
+        },
+    )
 }
 
 struct Session {
@@ -172,7 +176,7 @@ impl Session {
         let mut shutdown = app.shutdown.clone();
         let lifetime_ends = tokio::time::Instant::now() + cfg.session_lifetime;
         let mut idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; 4 * 1024];
         if *shutdown.borrow() {
             return Outcome::close(ErrorCode::ShuttingDown);
         }

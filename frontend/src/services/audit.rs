@@ -65,6 +65,8 @@ struct Socket {
     ws: WebSocket,
     /// Whether the bridge has said anything on it yet.
     heard: bool,
+    /// Whether the bridge said why the session ended (a `closed` event).
+    told_why: bool,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
@@ -164,7 +166,7 @@ impl Driver {
         });
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        self.sockets.insert(id, Socket { ws, heard: false, _on_message: on_message, _on_close: on_close });
+        self.sockets.insert(id, Socket { ws, heard: false, told_why: false, _on_message: on_message, _on_close: on_close });
     }
 
     fn on_message(&mut self, id: ConnectionId, e: MessageEvent) {
@@ -193,7 +195,16 @@ impl Driver {
                     }
                     self.session.handle_connect_failed(id, &message, now);
                 }
-                Ok(BridgeEvent::Closed { .. }) => self.session.handle_closed(id, now),
+                Ok(BridgeEvent::Closed { code, message }) => {
+                    if let Some(socket) = self.sockets.get_mut(&id) {
+                        socket.told_why = true;
+                    }
+                    if code == relay_core::ErrorCode::ShuttingDown {
+                        // The bridge is going away: no connection of this audit can finish.
+                        return self.fail(message);
+                    }
+                    self.session.handle_closed(id, now);
+                }
                 // The engine never sends what the guard refuses; nothing to do.
                 Ok(BridgeEvent::Refused { .. }) | Err(_) => {}
             }
@@ -208,11 +219,20 @@ impl Driver {
             return;
         }
         let now = self.now();
-        let heard = self.sockets.get(&id).is_some_and(|s| s.heard);
+        let (heard, told_why) = self.sockets.get(&id).map_or((false, false), |s| (s.heard, s.told_why));
         self.retire(id);
         if !heard && self.address.is_none() {
             let message = format!(
                 "The bridge at {} cannot be reached. Is ws-bridge serve running there, and is the address right?",
+                self.bridge_ws
+            );
+            return self.fail(message);
+        }
+        if !told_why {
+            // The bridge always says why before it closes a session; a
+            // silent close means the bridge itself went away.
+            let message = format!(
+                "The connection to the bridge at {} was lost in the middle of the check (it stopped or restarted). Run the check again.",
                 self.bridge_ws
             );
             return self.fail(message);
