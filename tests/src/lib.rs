@@ -1,4 +1,5 @@
-//! Fixtures for relaycheck's tests: real mail servers and a DNS server on loopback.
+//! Fixtures for relaycheck's tests: real mail servers, scripted hostile ones and a
+//! DNS server on loopback.
 //!
 //! Nothing here ever talks to an address outside 127.0.0.0/8, and the mail
 //! servers it starts discard everything they would deliver.
@@ -7,4 +8,5 @@ pub mod bridge;
 pub mod dns;
 pub mod net;
 pub mod postfix;
+pub mod sink;
 pub mod ws;

@@ -166,7 +166,8 @@ impl Driver {
         });
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        self.sockets.insert(id, Socket { ws, heard: false, told_why: false, _on_message: on_message, _on_close: on_close });
+        self.sockets
+            .insert(id, Socket { ws, heard: false, told_why: false, _on_message: on_message, _on_close: on_close });
     }
 
     fn on_message(&mut self, id: ConnectionId, e: MessageEvent) {
