@@ -412,18 +412,7 @@ impl Session {
                         ),
                         Some(o) => (Tone::Warning, o.explain(Some(&reply))),
                     };
-                    self.push_step(
-                        StepKind::Sender,
-                        id,
-                        Some(p),
-                        Some(line_of(&out.command)),
-                        Some(reply.clone()),
-                        sent_at,
-                        took,
-                        tone,
-                        meaning,
-                        Vec::new(),
-                    );
+                    self.probe_step(StepKind::Sender, id, p, &out, &reply, (tone, meaning));
                 }
                 if let Some(outcome) = refused {
                     if let Some(conn) = self.conn_mut(id) {
@@ -444,18 +433,7 @@ impl Session {
                             _ => Tone::Warning,
                         };
                         let meaning = outcome.explain(Some(&reply));
-                        self.push_step(
-                            StepKind::Recipient,
-                            id,
-                            Some(p),
-                            Some(line_of(&out.command)),
-                            Some(reply.clone()),
-                            sent_at,
-                            took,
-                            tone,
-                            meaning,
-                            Vec::new(),
-                        );
+                        self.probe_step(StepKind::Recipient, id, p, &out, &reply, (tone, meaning));
                     }
                     self.finish_probe(p, outcome, Some(reply), id);
                 }
@@ -965,6 +943,22 @@ impl Session {
         };
         self.steps.push(step.clone());
         self.events.push_back(Event::Step(step));
+    }
+
+    /// A sender or recipient step of the manual test: the command and its reply.
+    fn probe_step(
+        &mut self,
+        kind: StepKind,
+        id: ConnectionId,
+        p: usize,
+        out: &Outgoing,
+        reply: &Reply,
+        (tone, meaning): (Tone, String),
+    ) {
+        let sent_at = out.sent_at.unwrap_or(self.now);
+        let took = self.now.saturating_sub(sent_at);
+        let sent = Some(line_of(&out.command));
+        self.push_step(kind, id, Some(p), sent, Some(reply.clone()), sent_at, took, tone, meaning, Vec::new());
     }
 
     fn conn(&self, id: ConnectionId) -> Option<&Connection> {
