@@ -94,8 +94,7 @@ pub fn router(app: Arc<App>) -> Router {
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let listener =
-        TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener = listen(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let (app, lab) = build_app(args, shutdown_rx.clone()).await?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout for people and scripts; logs go to stderr.
@@ -113,6 +112,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     }
     tracing::info!("relaycheck bridge stopped");
     Ok(())
+}
+
+/// Binds with a deep accept queue: a page opens several websockets at once,
+/// and with many pages a short queue drops connections, which clients then
+/// retry only after seconds (the kernel caps it at net.core.somaxconn).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Serves until `shutdown` completes, then gives running sessions a moment

@@ -1,0 +1,187 @@
+//! A bounded load test, loopback only: 1,000 audits at once through one
+//! bridge (about 6,000 websocket sessions), then the limits under a burst.
+//! Every count and wait is bounded, and it stops by itself. It prints its
+//! figures (bridge RSS, audit times under load beside one audit alone);
+//! the assertions are about correctness, never speed.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use relay_core::{BridgeEvent, Config, ErrorCode, Verdict};
+use relaycheck_tests::bridge::Bridge;
+use relaycheck_tests::sink::Sink;
+use relaycheck_tests::ws::{audit, WsSession};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
+/// How many audits run at once; `LOAD_AUDITS` overrides it.
+const AUDITS: usize = 1000;
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_audits_at_once_through_one_bridge() {
+    let audits: usize = std::env::var("LOAD_AUDITS").ok().and_then(|v| v.parse().ok()).unwrap_or(AUDITS);
+    let sink = Sink::start().await;
+    let target = sink.addr.to_string();
+    let bridge = Bridge::spawn(
+        BIN,
+        &[
+            "--allow-target",
+            &target,
+            "--max-sessions",
+            "20000",
+            "--max-sessions-per-ip",
+            "20000",
+            "--connects-per-ip",
+            "1000000",
+            "--connects-per-destination",
+            "1000000",
+            "--timeout",
+            "60",
+        ],
+    );
+    let config = Config { reply_timeout: Duration::from_secs(60), ..Config::default() };
+    let origin = bridge.origin();
+
+    // One audit alone, for comparison.
+    let alone = Instant::now();
+    let report = audit(bridge.addr, &origin, "127.0.0.1", sink.addr.port(), config.clone()).await;
+    let alone_ms = alone.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(report.verdict, Verdict::Closed, "{}", report.reason);
+    let rss_before = rss_kib(bridge.pid(), "VmRSS:");
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..audits)
+        .map(|_| {
+            let (origin, config) = (origin.clone(), config.clone());
+            let (addr, port) = (bridge.addr, sink.addr.port());
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let report = audit(addr, &origin, "127.0.0.1", port, config).await;
+                (report, t.elapsed().as_secs_f64() * 1000.0)
+            })
+        })
+        .collect();
+    let mut times = Vec::with_capacity(audits);
+    let mut errors = Vec::new();
+    for task in tasks {
+        let (report, ms) = tokio::time::timeout(Duration::from_secs(240), task)
+            .await
+            .expect("every audit ends within 240 s")
+            .expect("audit task");
+        if report.verdict != Verdict::Closed {
+            errors.push(report.reason.clone());
+        }
+        times.push(ms);
+    }
+    let wall = started.elapsed();
+    let peak = rss_kib(bridge.pid(), "VmHWM:");
+    times.sort_by(f64::total_cmp);
+    println!(
+        "load: {audits} audits at once in {:.1} s: p50 {:.0} ms, p99 {:.0} ms per audit (alone: {alone_ms:.0} ms); \
+         bridge RSS {} KiB before, peak {} KiB; sink accepted {} connections",
+        wall.as_secs_f64(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        rss_before,
+        peak,
+        sink.accepted.load(Ordering::SeqCst),
+    );
+    assert!(errors.is_empty(), "{} of {audits} audits were not closed; first: {}", errors.len(), errors[0]);
+    assert!(sink.accepted.load(Ordering::SeqCst) >= audits * 6, "every audit used its connections");
+
+    // Nothing is left open: every server connection was closed with its session.
+    let until = Instant::now() + Duration::from_secs(10);
+    while sink.open.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sink.open.load(Ordering::SeqCst), 0, "server connections left open after the load");
+    let (_, health) = relaycheck_tests::bridge::http_get(&bridge.url("/healthz"));
+    assert!(health.contains("\"sessions\":0"), "{health}");
+}
+
+/// Opens `n` sessions at once from this one address and keeps them open;
+/// counts those connected and those refused with `refusal`, each of which
+/// must have said why in a sentence.
+async fn burst(bridge: &Bridge, sink: &Sink, n: usize, refusal: ErrorCode) -> (usize, usize, Vec<WsSession>) {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (origin, addr, port) = (bridge.origin(), bridge.addr, sink.addr.port());
+            tokio::spawn(async move {
+                let mut ws = WsSession::open(addr, "127.0.0.1", port, Some(&origin)).await;
+                let event = ws.next_event(Duration::from_secs(30)).await;
+                (ws, event)
+            })
+        })
+        .collect();
+    let (mut connected, mut refused, mut keep) = (0, 0, Vec::new());
+    for task in tasks {
+        let (ws, event) = task.await.expect("session task");
+        match event {
+            BridgeEvent::Connected { .. } => connected += 1,
+            BridgeEvent::Error { code, message } if code == refusal => {
+                assert!(message.ends_with('.'), "{message}");
+                refused += 1;
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+        keep.push(ws);
+    }
+    (connected, refused, keep)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_under_a_burst_and_every_refusal_gets_its_event() {
+    let sink = Sink::start().await;
+    let target = sink.addr.to_string();
+    let bridge = Bridge::spawn(
+        BIN,
+        &[
+            "--allow-target",
+            &target,
+            "--max-sessions-per-ip",
+            "50",
+            "--connects-per-ip",
+            "1000000",
+            "--max-sessions",
+            "80",
+        ],
+    );
+    let (connected, refused, sessions) = burst(&bridge, &sink, 200, ErrorCode::TooManySessionsFromYou).await;
+    println!(
+        "burst: 200 sessions from one address with a per-address limit of 50: {connected} connected, {refused} refused"
+    );
+    assert_eq!((connected, refused), (50, 150), "exactly the per-address limit got through; the rest heard why");
+    drop(sessions);
+
+    // The global limit: with the per-address limit out of the way, 150
+    // sessions at once meet a bridge that takes 80 in all.
+    let bridge = Bridge::spawn(
+        BIN,
+        &[
+            "--allow-target",
+            &target,
+            "--max-sessions-per-ip",
+            "1000",
+            "--connects-per-ip",
+            "1000000",
+            "--max-sessions",
+            "80",
+        ],
+    );
+    let (connected, refused, _sessions) = burst(&bridge, &sink, 150, ErrorCode::TooManySessions).await;
+    println!("burst: 150 sessions with a global limit of 80: {connected} connected, {refused} refused");
+    assert_eq!((connected, refused), (80, 70));
+}
