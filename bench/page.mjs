@@ -1,8 +1,14 @@
-// The page's weight and speed in headless Chromium (Debian's, driven by the
-// playwright-core that tests/e2e installs): time to first render, and time to
-// a finished audit of the bridge's built-in lab. Loopback only; bounded.
+// The page's speed in headless Chromium (Debian's, driven by the
+// playwright-core that tests/e2e installs): time to first render, and time
+// to a finished audit of the bridge's built-in lab. Beside the first render,
+// the browser's own floor in the same run: a page holding nothing but the
+// same form field, served over HTTP on loopback by this script.
+// Loopback only; every wait is bounded.
 //
 //   BRIDGE_URL=http://127.0.0.1:PORT/ RUNS=5 node bench/page.mjs
+//
+// Prints one line per figure and a RESULT line that bench/run collects.
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +19,22 @@ const { chromium } = require('playwright-core');
 
 const url = process.env.BRIDGE_URL;
 const runs = Number(process.env.RUNS || 5);
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const list = (xs) => xs.map((x) => x.toFixed(0)).join(', ');
+
+// The floor: the same form field, no WASM, no script.
+const floorHtml = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>floor</title></head>'
+  + '<body><form><input id="host" name="host"></form></body></html>';
+const floor = createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(floorHtml);
+});
+await new Promise((ok) => floor.listen(0, '127.0.0.1', ok));
+const floorUrl = `http://127.0.0.1:${floor.address().port}/`;
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
@@ -21,11 +42,28 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const firstRender = [];
+const floorRender = [];
 const labAudit = [];
 try {
-  for (let i = 0; i < runs; i++) {
+  // One untimed load of each first: the browser's own start-up is no page's cost.
+  for (const target of [floorUrl, url]) {
     const context = await browser.newContext();
     const page = await context.newPage();
+    await page.goto(target, { timeout: 15_000 });
+    await page.waitForSelector('#host', { timeout: 15_000 });
+    await context.close();
+  }
+  for (let i = 0; i < runs; i++) {
+    // A fresh context each time: nothing cached.
+    let context = await browser.newContext();
+    let page = await context.newPage();
+    await page.goto(floorUrl, { timeout: 15_000 });
+    await page.waitForSelector('#host', { timeout: 15_000 });
+    floorRender.push(await page.evaluate(() => performance.now()));
+    await context.close();
+
+    context = await browser.newContext();
+    page = await context.newPage();
     await page.goto(url, { timeout: 15_000 });
     await page.waitForSelector('#host', { timeout: 15_000 });
     // From navigation start to the form in the DOM: WASM fetched, compiled and rendered.
@@ -40,6 +78,9 @@ try {
   }
 } finally {
   await browser.close();
+  floor.close();
 }
-console.log(`first render: median ${median(firstRender).toFixed(0)} ms (of ${runs}: ${firstRender.map((x) => x.toFixed(0)).join(', ')})`);
-console.log(`lab audit, click to verdict: median ${median(labAudit).toFixed(0)} ms (of ${runs}: ${labAudit.map((x) => x.toFixed(0)).join(', ')})`);
+console.log(`first render: median ${median(firstRender).toFixed(0)} ms (of ${runs}: ${list(firstRender)})`);
+console.log(`browser floor (a page with only the form field): median ${median(floorRender).toFixed(0)} ms (of ${runs}: ${list(floorRender)})`);
+console.log(`lab audit, click to verdict: median ${median(labAudit).toFixed(0)} ms (of ${runs}: ${list(labAudit)})`);
+console.log(`RESULT label=page first_render_ms=${median(firstRender).toFixed(1)} floor_render_ms=${median(floorRender).toFixed(1)} lab_audit_ms=${median(labAudit).toFixed(1)} runs=${runs}`);

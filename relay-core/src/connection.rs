@@ -80,6 +80,8 @@ pub(crate) struct Connection {
     /// Whether it was ever given probes: a connection serves one group only,
     /// so that the refusals it collects stay under the server's error limits.
     pub served: bool,
+    /// How many probes it was given.
+    pub assigned: usize,
     /// QUIT went out at the end of the probes' pipelined group.
     pub quit_queued: bool,
     /// When this connection gives up waiting.
@@ -99,6 +101,7 @@ impl Connection {
             pipelining: false,
             probes: Vec::new(),
             served: false,
+            assigned: 0,
             quit_queued: false,
             deadline: None,
             phase_since: now,

@@ -121,6 +121,19 @@ impl ReplyParser {
         !self.partial.is_empty() || self.pending.is_some() || !self.lines.is_empty()
     }
 
+    /// Bytes held for replies not yet taken: the line being read, whole lines
+    /// not yet made into replies, and the lines of an unfinished multi-line
+    /// reply. Once [`ReplyParser::next_reply`] has returned `None`, this is at
+    /// most `max_line × (1 + 3 × max_lines)` whatever the server sent: the
+    /// line being read is shorter than `max_line`, and an unfinished reply has
+    /// at most `max_lines` lines, each shorter than `max_line` as read (and at
+    /// most three times that once invalid UTF-8 is replaced by U+FFFD).
+    pub fn buffered(&self) -> usize {
+        self.partial.len()
+            + self.lines.iter().map(Vec::len).sum::<usize>()
+            + self.pending.as_ref().map_or(0, |(_, lines)| lines.iter().map(String::len).sum())
+    }
+
     /// Whether the parser has given up on the stream.
     pub fn error(&self) -> Option<&ReplyError> {
         self.failed.as_ref()

@@ -135,6 +135,9 @@ pub struct Session {
     max_connections: usize,
     /// Connections given back to the budget because the server turned them away.
     refunds: usize,
+    /// Probes per connection: the configured number, or fewer once a server
+    /// showed that it hangs up after fewer refusals.
+    per_connection: usize,
     /// Probe groups the plan will have: how many connections to open at once
     /// as soon as the first one is up, before the banner names the server.
     expected_groups: usize,
@@ -165,6 +168,7 @@ impl Session {
             queue: VecDeque::new(),
             max_connections: 1,
             refunds: 0,
+            per_connection: config.probes_per_connection.max(1),
             expected_groups: 1,
             parallel: config.parallel_connections.max(1),
             events: VecDeque::new(),
@@ -525,6 +529,7 @@ impl Session {
         let conn = &mut self.conns[id.0 as usize];
         conn.probes = chunk;
         conn.served = true;
+        conn.assigned = conn.probes.len();
         if conn.phase == Phase::Probing {
             self.start_probes(id);
         }
@@ -642,6 +647,7 @@ impl Session {
             self.probes[p].attempts += 1;
         }
         conn.served = !probes.is_empty();
+        conn.assigned = probes.len();
         conn.probes = probes;
         self.conns.push(conn);
         self.events.push_back(Event::Connect(id));
@@ -693,6 +699,7 @@ impl Session {
         let mut unanswered: Vec<Outgoing> = answering.into_iter().collect();
         unanswered.extend(conn.take_unanswered());
         let probes = std::mem::take(&mut conn.probes);
+        let answered = conn.assigned.saturating_sub(probes.len());
         let stages: Vec<(usize, Stage)> = probes.iter().map(|&p| (p, conn.stage_of(p, &unanswered))).collect();
         let phase = conn.phase;
         match &loss {
@@ -762,9 +769,23 @@ impl Session {
                 self.finish_probe(p, loss.outcome(stage), loss.reply(), id);
             }
         }
+        if matches!(loss, Loss::Closing(_)) && phase == Phase::Probing && answered > 0 {
+            // The server hung up after `answered` probes (an error limit, as
+            // with "421 Too many errors"): give later connections no more.
+            self.per_connection = self.per_connection.min(answered);
+        }
         if !retry.is_empty() {
             self.note(id, format!("{} unfinished probe(s) will be tried again on a new connection", retry.len()));
-            self.queue.push_front(retry);
+            // Retried probes go first; what waits is regrouped to the size
+            // this server takes, so retries share connections.
+            let waiting: Vec<usize> = retry.into_iter().chain(self.queue.drain(..).flatten()).collect();
+            self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+            if self.per_connection < self.config.probes_per_connection {
+                // A server with a lower error limit needs more connections
+                // for the same probes; each probe is still retried once at
+                // most, so this stays bounded.
+                self.max_connections = self.max_connections.max(self.conns.len() + self.queue.len());
+            }
         }
     }
 
@@ -1003,13 +1024,11 @@ fn line_of(command: &Command) -> String {
     command.to_string().trim_end_matches("\r\n").to_string()
 }
 
-/// Whether a banner's first word can stand for the server's name in a probe.
+/// Whether a banner's first word can stand for the server's name in a probe:
+/// a real domain name (at most 253 bytes, so every probe's command stays
+/// within SMTP's 512-byte line), not an address.
 fn looks_like_domain(word: &str) -> bool {
-    word.contains('.')
-        && !word.starts_with('.')
-        && !word.ends_with('.')
-        && word.parse::<IpAddr>().is_err()
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    word.contains('.') && word.parse::<IpAddr>().is_err() && crate::config::is_domain(word)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -310,15 +310,31 @@ fn too_many_errors_421_then_the_rest_on_a_new_connection() {
 #[test]
 fn a_server_that_always_says_421_still_gets_a_verdict() {
     // Every connection is cut at its 6th command: one probe per connection
-    // gets its answer, the rest must not be retried for ever.
+    // gets its answer. The session learns that this server takes one probe
+    // per connection, regroups the rest accordingly, and finishes; each
+    // probe is retried once at most, so the connections stay bounded.
     let config = Config::default();
     let run = run(config.clone(), |_| postfix().nth(6, "421 4.7.0 mx.example.org Error: too many errors"));
 
-    assert_eq!(run.report.verdict, Verdict::Inconclusive);
-    let budget = run.report.probes.len().div_ceil(config.probes_per_connection) + config.spare_connections;
-    assert!(run.connect_events() <= budget, "{} connections for a budget of {budget}", run.connect_events());
-    assert!(run.report.probes.iter().any(|p| p.verdict == ProbeVerdict::Denied));
-    assert!(run.report.probes.iter().any(|p| p.verdict == ProbeVerdict::Inconclusive));
+    assert_eq!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+    assert_all(&run, ProbeVerdict::Denied);
+    let bound = run.report.probes.len() * 2 + config.spare_connections;
+    assert!(run.connect_events() <= bound, "{} connections, more than {bound}", run.connect_events());
+    // Once learned, no connection is asked more than it takes.
+    let late = &run.conns[run.conns.len() - 1];
+    assert!(late.commands.iter().filter(|c| c.starts_with("RCPT")).count() <= 1, "{:?}", late.commands);
+}
+
+#[test]
+fn a_server_that_421s_every_connection_at_once_still_gets_a_verdict() {
+    // Every connection is cut right after EHLO: nothing can ever be asked,
+    // and the audit must still end, within its budget.
+    let config = Config::default();
+    let run = run(config.clone(), |_| postfix().nth(2, "421 4.7.0 mx.example.org Error: too many errors"));
+
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    let bound = run.report.probes.len() * 2 + config.spare_connections;
+    assert!(run.connect_events() <= bound, "{} connections, more than {bound}", run.connect_events());
     assert_reason(&run, &["could not be finished"]);
 }
 

@@ -6,6 +6,7 @@
 
 pub mod bridge;
 pub mod dns;
+pub mod hostile;
 pub mod net;
 pub mod postfix;
 pub mod sink;
