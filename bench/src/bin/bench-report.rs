@@ -478,8 +478,8 @@ fn main() -> ExitCode {
     md.push_str(&format!("- **Machine:** {}\n", machine()));
     md.push_str(&format!(
         "- **Load average** (1, 5, 15 min): {} at the start, {} at the end, {} at most (1 min, sampled every 10 s). \
-         The machine is shared: a load above its 2 cores means that other work ran beside the benchmark and \
-         slowed it.\n",
+         The machine is shared: other work (builds, fuzzing) may run beside \
+         the benchmark, and the higher the load, the noisier the figures (the tail latencies most).\n",
         args.load_start, args.load_end, args.load_max
     ));
     md.push_str(&format!(
@@ -491,7 +491,7 @@ fn main() -> ExitCode {
         v("postfix")
     ));
     md.push_str(&format!(
-        "- **Rerun:** `{}` (as root, on loopback only; about 10 minutes). Knobs: `RUNS` (audits per tool and \
+        "- **Rerun:** `{}` (as root, on loopback only; a few minutes once built). Knobs: `RUNS` (audits per tool and \
          target, default 10), `NMAP_RUNS` (1), `DELAY_MS` (25), `BLOCKS`×`ROUNDS` (50×200 round trips per path), \
          `SESSIONS` (10000), `WEBSOCKIFY_MAX_MIB` (3072), `PAGE_RUNS` (5).\n\n",
         args.command
