@@ -11,7 +11,9 @@
 //! - [`capabilities`]: EHLO extensions in plain words;
 //! - [`probe`]: the relay tricks tried;
 //! - [`verdict`]: what the answers mean;
-//! - [`session`] (with the private `connection`): the dialogue;
+//! - [`session`] (with the private `connection` and `schedule`): the dialogue,
+//!   which connection asks what, and what the server taught us about its limits;
+//! - [`narration`]: the sentences every driver shows, and how times are written;
 //! - [`step`], [`transcript`], [`report`]: what is shown and saved;
 //! - [`software`]: which MTA answered, and advice for it;
 //! - [`config`]: the caller's choices;
@@ -23,10 +25,12 @@ pub mod command;
 pub mod config;
 mod connection;
 pub mod guard;
+pub mod narration;
 pub mod probe;
 pub mod reply;
 pub mod reply_parser;
 pub mod report;
+mod schedule;
 pub mod session;
 pub mod software;
 pub mod step;

@@ -24,22 +24,19 @@ use crate::capabilities::Capabilities;
 use crate::command::Command;
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, Outgoing, Phase, Purpose};
+use crate::narration::{self, ms};
 use crate::probe::{self, PlanInput, Probe};
 use crate::reply::Reply;
 use crate::reply_parser::{ReplyError, ReplyLimits};
 use crate::report::{ProbeReport, Report, Server, Timings};
+use crate::schedule::{Opening, Schedule, MAX_ATTEMPTS};
 use crate::software::Software;
 use crate::step::{Step, StepKind, Tone};
 use crate::transcript::{Direction, TranscriptLine};
 use crate::verdict::{self, Outcome, Stage, Verdict};
 
-/// A probe is tried at most this often: once, and once more after a drop.
-const MAX_ATTEMPTS: u8 = 2;
 /// How long to wait for the 221 after QUIT; the verdict does not depend on it.
 const QUIT_GRACE: Duration = Duration::from_secs(2);
-/// A banner slower than this gets a word of warning: tarpits and broken
-/// reverse DNS show up here first.
-const SLOW_BANNER: Duration = Duration::from_secs(5);
 
 /// Bytes for the driver to write on one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,12 +109,60 @@ impl Loss {
     }
 }
 
+/// A probe's answer: how it ended, on the reply it rests on.
+#[derive(Clone, Debug)]
+struct ProbeResult {
+    outcome: Outcome,
+    reply: Option<Reply>,
+    connection: ConnectionId,
+    at: Duration,
+}
+
 struct ProbeState {
     probe: Probe,
     attempts: u8,
     started: Option<Duration>,
     mail_reply: Option<Reply>,
-    result: Option<(Outcome, Option<Reply>, ConnectionId, Duration)>,
+    result: Option<ProbeResult>,
+}
+
+/// How the audit ended.
+struct Finish {
+    at: Duration,
+    verdict: Verdict,
+    reason: String,
+}
+
+/// One step of the manual test as it is recorded and shown.
+struct StepRecord {
+    kind: StepKind,
+    connection: ConnectionId,
+    probe: Option<usize>,
+    sent: Option<String>,
+    reply: Option<Reply>,
+    began: Duration,
+    took: Duration,
+    tone: Tone,
+    meaning: String,
+    details: Vec<String>,
+}
+
+impl StepRecord {
+    /// A step with nothing sent or received yet, which began at `began`.
+    fn new(kind: StepKind, connection: ConnectionId, began: Duration, tone: Tone, meaning: String) -> StepRecord {
+        StepRecord {
+            kind,
+            connection,
+            probe: None,
+            sent: None,
+            reply: None,
+            began,
+            took: Duration::ZERO,
+            tone,
+            meaning,
+            details: Vec::new(),
+        }
+    }
 }
 
 pub struct Session {
@@ -130,18 +175,7 @@ pub struct Session {
     server: Server,
     probes: Vec<ProbeState>,
     planned: bool,
-    /// Probe groups waiting for a connection of their own.
-    queue: VecDeque<Vec<usize>>,
-    max_connections: usize,
-    /// Connections given back to the budget because the server turned them away.
-    refunds: usize,
-    /// Probes per connection: the configured number, or fewer once a server
-    /// showed that it hangs up after fewer refusals.
-    per_connection: usize,
-    /// Probe groups the plan will have: how many connections to open at once
-    /// as soon as the first one is up, before the banner names the server.
-    expected_groups: usize,
-    parallel: usize,
+    schedule: Schedule,
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
     transcript: Vec<TranscriptLine>,
@@ -149,13 +183,16 @@ pub struct Session {
     timings: Timings,
     /// Why not even one connection could be made.
     failure: Option<String>,
-    finished: Option<(Duration, Verdict, String)>,
+    finished: Option<Finish>,
 }
 
 impl Session {
     /// Starts an audit of `host` (a name or address, as the user wrote it)
     /// on `port`. The first event asks the driver to connect.
     pub fn new(config: Config, host: impl Into<String>, port: u16, now: Duration) -> Session {
+        // The plan's size does not depend on the server, only its addresses do.
+        let sample = PlanInput { config: &config, address: IpAddr::from([192, 0, 2, 1]), server_name: "mx.example" };
+        let planned = probe::plan(&sample).len();
         let mut session = Session {
             limits: ReplyLimits::default(),
             start: now,
@@ -165,12 +202,7 @@ impl Session {
             server: Server { host: host.into(), port, ..Server::default() },
             probes: Vec::new(),
             planned: false,
-            queue: VecDeque::new(),
-            max_connections: 1,
-            refunds: 0,
-            per_connection: config.probes_per_connection.max(1),
-            expected_groups: 1,
-            parallel: config.parallel_connections.max(1),
+            schedule: Schedule::new(&config, planned),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             transcript: Vec::new(),
@@ -180,12 +212,6 @@ impl Session {
             finished: None,
             config,
         };
-        // The plan's size does not depend on the server, only its addresses do.
-        let sample =
-            PlanInput { config: &session.config, address: IpAddr::from([192, 0, 2, 1]), server_name: "mx.example" };
-        let per = session.config.probes_per_connection.max(1);
-        session.expected_groups = probe::plan(&sample).len().div_ceil(per);
-        session.max_connections = session.expected_groups + session.config.spare_connections;
         session.open_connection(Vec::new(), now);
         session
     }
@@ -213,9 +239,13 @@ impl Session {
             self.server.address = Some(peer.to_string());
             self.timings.connect_ms = Some(ms(took));
             let port = self.server.port;
-            let meaning = format!("Connected to {peer} port {port} in {}.", human_ms(took));
+            let meaning = narration::connected(peer, port, took);
             let sent = format!("telnet {} {port}", self.server.host);
-            self.push_step(StepKind::Connect, id, None, Some(sent), None, began, took, Tone::Good, meaning, Vec::new());
+            self.push_step(StepRecord {
+                sent: Some(sent),
+                took,
+                ..StepRecord::new(StepKind::Connect, id, began, Tone::Good, meaning)
+            });
         }
         self.note(id, format!("connected to {peer} port {}", self.server.port));
     }
@@ -313,10 +343,10 @@ impl Session {
     /// The report so far; complete once [`Event::Finished`] has come out.
     pub fn report(&self) -> Report {
         let (verdict, reason) = match &self.finished {
-            Some((_, v, r)) => (*v, r.clone()),
+            Some(f) => (f.verdict, f.reason.clone()),
             None => self.decide(),
         };
-        let end = self.finished.as_ref().map_or(self.now, |f| f.0);
+        let end = self.finished.as_ref().map_or(self.now, |f| f.at);
         Report {
             verdict,
             reason,
@@ -378,19 +408,13 @@ impl Session {
                     Outcome::Refused { at: Stage::Greeting }
                 };
                 if self.is_first(id) {
-                    let meaning = format!("The server refused both EHLO and HELO ({}).", reply.summary());
-                    self.push_step(
-                        StepKind::Greeting,
-                        id,
-                        None,
-                        Some(line_of(&out.command)),
-                        Some(reply.clone()),
-                        sent_at,
+                    let meaning = narration::greeting_refused(&reply);
+                    self.push_step(StepRecord {
+                        sent: Some(line_of(&out.command)),
+                        reply: Some(reply.clone()),
                         took,
-                        Tone::Bad,
-                        meaning,
-                        Vec::new(),
-                    );
+                        ..StepRecord::new(StepKind::Greeting, id, sent_at, Tone::Bad, meaning)
+                    });
                 }
                 let probes = self.conn(id).map(|c| c.probes.clone()).unwrap_or_default();
                 for p in probes {
@@ -407,13 +431,7 @@ impl Session {
                 let refused = Outcome::from_mail(&reply);
                 if p == 0 {
                     let (tone, meaning) = match &refused {
-                        None => (
-                            Tone::Neutral,
-                            format!(
-                                "The server accepted the outside sender <{}>; the recipient decides.",
-                                self.probes[p].probe.mail_from
-                            ),
-                        ),
+                        None => (Tone::Neutral, narration::sender_accepted(&self.probes[p].probe.mail_from)),
                         Some(o) => (Tone::Warning, o.explain(Some(&reply))),
                     };
                     self.probe_step(StepKind::Sender, id, p, &out, &reply, (tone, meaning));
@@ -462,19 +480,12 @@ impl Session {
         }
         if self.is_first(id) {
             self.timings.banner_ms = Some(ms(waited));
-            let (tone, meaning) = banner_meaning(&reply, self.server.software, waited);
-            self.push_step(
-                StepKind::Banner,
-                id,
-                None,
-                None,
-                Some(reply.clone()),
-                began,
-                waited,
-                tone,
-                meaning,
-                Vec::new(),
-            );
+            let (tone, meaning) = narration::banner(&reply, self.server.software, waited);
+            self.push_step(StepRecord {
+                reply: Some(reply.clone()),
+                took: waited,
+                ..StepRecord::new(StepKind::Banner, id, began, tone, meaning)
+            });
         }
         if reply.is_positive() {
             if !self.planned {
@@ -482,13 +493,13 @@ impl Session {
                 // The first connection carries the manual test, whichever
                 // connection's banner came first.
                 if self.conns[0].is_open() && !self.conns[0].served {
-                    if let Some(chunk) = self.queue.pop_front() {
+                    if let Some(chunk) = self.schedule.next_group() {
                         self.assign(ConnectionId(0), chunk);
                     }
                 }
             }
             if !self.conns[id.0 as usize].served {
-                if let Some(chunk) = self.queue.pop_front() {
+                if let Some(chunk) = self.schedule.next_group() {
                     self.assign(id, chunk);
                 }
             }
@@ -499,13 +510,13 @@ impl Session {
             conn.set_phase(Phase::Greeting, now);
             conn.deadline = Some(now + timeout);
             conn.queue(Purpose::Ehlo, ehlo);
-            self.schedule();
+            self.open_connections();
         } else if reply.is_permanent() {
             // 554 at connect: no service for us. RFC 5321 §3.1 says to QUIT.
             if !self.planned {
                 self.make_plan();
                 let all: Vec<usize> = (0..self.probes.len()).collect();
-                self.queue.clear();
+                self.schedule.drain();
                 self.conns[id.0 as usize].probes = all;
             }
             let probes = self.conns[id.0 as usize].probes.clone();
@@ -579,27 +590,15 @@ impl Session {
             }
             self.server.capabilities = caps;
             self.timings.greeting_ms = Some(ms(took));
-            let meaning = if self.server.helo_fallback {
-                "The server refused EHLO but accepted HELO: it speaks plain SMTP without extensions.".to_string()
-            } else {
-                format!(
-                    "The server accepted our greeting and offers {} extensions.",
-                    self.server.capabilities.extensions.len()
-                )
-            };
+            let meaning = narration::greeted(self.server.helo_fallback, self.server.capabilities.extensions.len());
             let details = self.server.capabilities_described.clone();
-            self.push_step(
-                StepKind::Greeting,
-                id,
-                None,
-                Some(line_of(command)),
-                Some(reply),
-                sent_at,
+            self.push_step(StepRecord {
+                sent: Some(line_of(command)),
+                reply: Some(reply),
                 took,
-                Tone::Neutral,
-                meaning,
                 details,
-            );
+                ..StepRecord::new(StepKind::Greeting, id, sent_at, Tone::Neutral, meaning)
+            });
         }
         let now = self.now;
         let Some(conn) = self.conn_mut(id) else { return };
@@ -632,10 +631,7 @@ impl Session {
             .into_iter()
             .map(|probe| ProbeState { probe, attempts: 0, started: None, mail_reply: None, result: None })
             .collect();
-        let per = self.config.probes_per_connection.max(1);
-        let indexes: Vec<usize> = (0..self.probes.len()).collect();
-        self.queue = indexes.chunks(per).map(<[usize]>::to_vec).collect();
-        self.max_connections = self.max_connections.max(self.queue.len() + self.config.spare_connections);
+        self.schedule.plan(self.probes.len());
         self.planned = true;
     }
 
@@ -654,7 +650,7 @@ impl Session {
     }
 
     /// Opens connections for waiting probe groups, as many at once as allowed.
-    fn schedule(&mut self) {
+    fn open_connections(&mut self) {
         if !self.planned || self.finished.is_some() {
             return;
         }
@@ -666,26 +662,26 @@ impl Session {
             .map(|c| c.id)
             .collect();
         for id in waiting {
-            let Some(chunk) = self.queue.pop_front() else { break };
+            let Some(chunk) = self.schedule.next_group() else { break };
             self.assign(id, chunk);
         }
         loop {
             let active = self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting).count();
-            if self.queue.is_empty() || active >= self.parallel {
-                break;
-            }
-            if self.conns.len() >= self.max_connections {
-                if active == 0 {
+            match self.schedule.opening(self.conns.len(), active) {
+                Opening::Open => {
+                    let chunk = self.schedule.next_group().expect("a group waits");
+                    self.open_connection(chunk, self.now);
+                }
+                Opening::Exhausted => {
                     // Out of connections to try: what waits can never be asked.
                     let last = self.conns.last().map(|c| c.id).unwrap_or(ConnectionId(0));
-                    for p in self.queue.drain(..).flatten().collect::<Vec<_>>() {
+                    for p in self.schedule.drain() {
                         self.finish_probe(p, Outcome::ConnectionLost { at: Stage::Connect }, None, last);
                     }
+                    break;
                 }
-                break;
+                Opening::Wait | Opening::Nothing => break,
             }
-            let chunk = self.queue.pop_front().expect("not empty");
-            self.open_connection(chunk, self.now);
         }
     }
 
@@ -711,15 +707,7 @@ impl Session {
 
         let turned_away = matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) && loss.retryable();
         if turned_away {
-            // The server limits connections from us: go on one at a time.
-            // A connection turned away at the door asked nothing, so it does
-            // not count against the budget (but only so often: a server that
-            // turns every connection away must still end the audit).
-            self.parallel = 1;
-            if self.refunds < self.config.parallel_connections {
-                self.refunds += 1;
-                self.max_connections += 1;
-            }
+            self.schedule.turned_away();
         }
         if !self.planned && !self.is_first(id) {
             // Opened early, before the plan: it carried nothing yet.
@@ -732,20 +720,13 @@ impl Session {
                     _ => "the connection was lost".into(),
                 };
                 if phase == Phase::Connecting && self.is_first(id) {
-                    let meaning = format!("Could not connect: {reason}.");
+                    let meaning = narration::could_not_connect(&reason);
                     let sent = format!("telnet {} {}", self.server.host, self.server.port);
-                    self.push_step(
-                        StepKind::Connect,
-                        id,
-                        None,
-                        Some(sent),
-                        None,
-                        self.start,
-                        self.now.saturating_sub(self.start),
-                        Tone::Bad,
-                        meaning,
-                        Vec::new(),
-                    );
+                    self.push_step(StepRecord {
+                        sent: Some(sent),
+                        took: self.now.saturating_sub(self.start),
+                        ..StepRecord::new(StepKind::Connect, id, self.start, Tone::Bad, meaning)
+                    });
                 }
                 self.failure = Some(reason);
                 return;
@@ -753,7 +734,7 @@ impl Session {
             // Lost before the banner: the plan is made anyway, so the report
             // lists every probe and why none could be asked.
             self.make_plan();
-            self.queue.clear();
+            self.schedule.drain();
             let stage = if phase == Phase::Connecting { Stage::Connect } else { Stage::Banner };
             for p in 0..self.probes.len() {
                 self.finish_probe(p, loss.outcome(stage), loss.reply(), id);
@@ -772,20 +753,11 @@ impl Session {
         if matches!(loss, Loss::Closing(_)) && phase == Phase::Probing && answered > 0 {
             // The server hung up after `answered` probes (an error limit, as
             // with "421 Too many errors"): give later connections no more.
-            self.per_connection = self.per_connection.min(answered);
+            self.schedule.learn_limit(answered);
         }
         if !retry.is_empty() {
             self.note(id, format!("{} unfinished probe(s) will be tried again on a new connection", retry.len()));
-            // Retried probes go first; what waits is regrouped to the size
-            // this server takes, so retries share connections.
-            let waiting: Vec<usize> = retry.into_iter().chain(self.queue.drain(..).flatten()).collect();
-            self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
-            if self.per_connection < self.config.probes_per_connection {
-                // A server with a lower error limit needs more connections
-                // for the same probes; each probe is still retried once at
-                // most, so this stays bounded.
-                self.max_connections = self.max_connections.max(self.conns.len() + self.queue.len());
-            }
+            self.schedule.requeue(retry, self.conns.len());
         }
     }
 
@@ -806,7 +778,7 @@ impl Session {
         if self.probes[p].result.is_some() {
             return;
         }
-        self.probes[p].result = Some((outcome, reply, id, self.now));
+        self.probes[p].result = Some(ProbeResult { outcome, reply, connection: id, at: self.now });
         for conn in &mut self.conns {
             conn.probes.retain(|&q| q != p);
         }
@@ -817,7 +789,7 @@ impl Session {
     /// After every input: send what may go, open what may open, and finish
     /// when all is answered and every connection is closed.
     fn after_input(&mut self) {
-        self.schedule();
+        self.open_connections();
         // A greeted connection with nothing left to ask says goodbye.
         let done: Vec<ConnectionId> = self
             .conns
@@ -825,7 +797,7 @@ impl Session {
             .filter(|c| c.is_open() && c.phase == Phase::Probing && c.probes.is_empty() && c.is_idle())
             .map(|c| c.id)
             .collect();
-        if self.planned && self.queue.is_empty() {
+        if self.planned && self.schedule.is_empty() {
             for id in done {
                 self.quit(id);
             }
@@ -868,20 +840,8 @@ impl Session {
             Verdict::Closed => Tone::Good,
             Verdict::Inconclusive | Verdict::Blocked => Tone::Warning,
         };
-        let first = ConnectionId(0);
-        self.push_step(
-            StepKind::Verdict,
-            first,
-            None,
-            None,
-            None,
-            self.now,
-            Duration::ZERO,
-            tone,
-            reason.clone(),
-            Vec::new(),
-        );
-        self.finished = Some((self.now, verdict, reason));
+        self.push_step(StepRecord::new(StepKind::Verdict, ConnectionId(0), self.now, tone, reason.clone()));
+        self.finished = Some(Finish { at: self.now, verdict, reason });
         self.events.push_back(Event::Finished);
     }
 
@@ -896,7 +856,7 @@ impl Session {
         let outcomes: Vec<(&str, &Outcome, Option<&Reply>)> = self
             .probes
             .iter()
-            .filter_map(|p| p.result.as_ref().map(|(o, r, _, _)| (p.probe.name.as_str(), o, r.as_ref())))
+            .filter_map(|p| p.result.as_ref().map(|r| (p.probe.name.as_str(), &r.outcome, r.reply.as_ref())))
             .collect();
         verdict::overall(&outcomes)
     }
@@ -906,7 +866,7 @@ impl Session {
     fn probe_report(&self, p: usize) -> ProbeReport {
         let state = &self.probes[p];
         let (outcome, reply, conn, at) = match &state.result {
-            Some((o, r, c, t)) => (o.clone(), r.clone(), *c, *t),
+            Some(r) => (r.outcome.clone(), r.reply.clone(), r.connection, r.at),
             None => (Outcome::ConnectionLost { at: Stage::Connect }, None, ConnectionId(0), self.now),
         };
         ProbeReport {
@@ -936,31 +896,18 @@ impl Session {
         self.record(id, Direction::Note, text);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn push_step(
-        &mut self,
-        kind: StepKind,
-        id: ConnectionId,
-        probe: Option<usize>,
-        sent: Option<String>,
-        reply: Option<Reply>,
-        began: Duration,
-        took: Duration,
-        tone: Tone,
-        meaning: String,
-        details: Vec<String>,
-    ) {
+    fn push_step(&mut self, record: StepRecord) {
         let step = Step {
-            kind,
-            connection: id.number(),
-            probe: probe.map(|p| self.probes[p].probe.id.clone()),
-            sent,
-            reply,
-            at_ms: ms(began.saturating_sub(self.start)),
-            took_ms: ms(took),
-            tone,
-            meaning,
-            details,
+            kind: record.kind,
+            connection: record.connection.number(),
+            probe: record.probe.map(|p| self.probes[p].probe.id.clone()),
+            sent: record.sent,
+            reply: record.reply,
+            at_ms: ms(record.began.saturating_sub(self.start)),
+            took_ms: ms(record.took),
+            tone: record.tone,
+            meaning: record.meaning,
+            details: record.details,
         };
         self.steps.push(step.clone());
         self.events.push_back(Event::Step(step));
@@ -978,8 +925,13 @@ impl Session {
     ) {
         let sent_at = out.sent_at.unwrap_or(self.now);
         let took = self.now.saturating_sub(sent_at);
-        let sent = Some(line_of(&out.command));
-        self.push_step(kind, id, Some(p), sent, Some(reply.clone()), sent_at, took, tone, meaning, Vec::new());
+        self.push_step(StepRecord {
+            probe: Some(p),
+            sent: Some(line_of(&out.command)),
+            reply: Some(reply.clone()),
+            took,
+            ..StepRecord::new(kind, id, sent_at, tone, meaning)
+        });
     }
 
     fn conn(&self, id: ConnectionId) -> Option<&Connection> {
@@ -995,30 +947,6 @@ impl Session {
     }
 }
 
-fn banner_meaning(reply: &Reply, software: Software, waited: Duration) -> (Tone, String) {
-    let who = match software {
-        Software::Other => String::new(),
-        s => format!(" ({})", s.name()),
-    };
-    if reply.is_positive() {
-        if waited >= SLOW_BANNER {
-            (
-                Tone::Warning,
-                format!(
-                    "The server greeted us{who}, but only after {}: a deliberate delay (tarpit) or slow reverse DNS.",
-                    human_ms(waited)
-                ),
-            )
-        } else {
-            (Tone::Good, format!("The server greeted us{who} after {}.", human_ms(waited)))
-        }
-    } else if reply.is_permanent() {
-        (Tone::Bad, format!("The server refused to talk to this checker ({}).", reply.summary()))
-    } else {
-        (Tone::Warning, format!("The server is not taking connections just now ({}).", reply.summary()))
-    }
-}
-
 /// A command as shown in a transcript: its wire form without the CRLF.
 fn line_of(command: &Command) -> String {
     command.to_string().trim_end_matches("\r\n").to_string()
@@ -1029,20 +957,4 @@ fn line_of(command: &Command) -> String {
 /// within SMTP's 512-byte line), not an address.
 fn looks_like_domain(word: &str) -> bool {
     word.contains('.') && word.parse::<IpAddr>().is_err() && crate::config::is_domain(word)
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-/// "0.4 ms", "312 ms", "2.1 s".
-pub fn human_ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.1} ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
 }

@@ -41,9 +41,7 @@ pub fn tone_name(tone: Tone) -> &'static str {
 }
 
 /// Milliseconds as people read them ("0.4 ms", "312 ms", "2.1 s").
-pub fn human_ms(ms: f64) -> String {
-    relay_core::session::human_ms(std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
-}
+pub use relay_core::narration::human_millis as human_ms;
 
 #[function_component(StepPanel)]
 pub fn step_panel(props: &Props) -> Html {

@@ -3,8 +3,6 @@
 use relay_core::{Report, Verdict};
 use yew::prelude::*;
 
-use crate::components::step_panel::human_ms;
-
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub report: std::rc::Rc<Report>,
@@ -19,18 +17,7 @@ pub fn verdict_banner(props: &Props) -> Html {
         Verdict::Inconclusive => ("No firm answer", "inconclusive"),
         Verdict::Blocked => ("Could not be tested", "blocked"),
     };
-    let mut timings = Vec::new();
-    if let Some(ms) = r.timings.connect_ms {
-        timings.push(format!("connect {}", human_ms(ms)));
-    }
-    if let Some(ms) = r.timings.banner_ms {
-        let slow = if ms >= 5000.0 { " (slow: a tarpit or slow reverse DNS)" } else { "" };
-        timings.push(format!("banner {}{slow}", human_ms(ms)));
-    }
-    if let Some(ms) = r.timings.greeting_ms {
-        timings.push(format!("greeting {}", human_ms(ms)));
-    }
-    timings.push(format!("{} probes over {} connections in {}", r.probes.len(), r.connections, human_ms(r.elapsed_ms)));
+    let timings = relay_core::narration::timing_phrases(r);
     let server = match (&r.server.name, &r.server.address) {
         (Some(name), Some(addr)) => format!("{name} ({addr} port {})", r.server.port),
         (None, Some(addr)) => format!("{addr} port {}", r.server.port),

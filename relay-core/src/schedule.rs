@@ -1,0 +1,134 @@
+//! Which probes go on which connection, and how many connections an audit
+//! may open: the plan's queue, the connection budget, retries and the limits
+//! learned from the server. The session asks; this file keeps the counts.
+//!
+//! Probes travel in groups, one group per connection, so that the refusals
+//! one connection collects stay under the server's error limits (Postfix
+//! slows down after 10 errors, Exim hangs up after 3 syntax errors). A group
+//! is a list of indexes into the session's probe list.
+
+use std::collections::VecDeque;
+
+use crate::config::Config;
+
+/// A probe is asked at most this often over the wire with the same sender:
+/// once, and once more after a drop.
+pub(crate) const MAX_ATTEMPTS: u8 = 2;
+
+/// What the scheduler says about opening one more connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// Open one for the next group.
+    Open,
+    /// Enough are open; wait for one to finish.
+    Wait,
+    /// Nothing waits, or the budget is spent while connections are open.
+    Nothing,
+    /// The budget is spent and none is open: what waits can never be asked.
+    Exhausted,
+}
+
+pub(crate) struct Schedule {
+    /// Probe groups waiting for a connection of their own.
+    queue: VecDeque<Vec<usize>>,
+    /// Connections the audit may open in all.
+    max_connections: usize,
+    /// Connections given back to the budget because the server turned them away.
+    refunds: usize,
+    /// Probes per connection: the configured number, or fewer once a server
+    /// showed that it hangs up after fewer.
+    per_connection: usize,
+    configured_per_connection: usize,
+    /// Connections open at once; 1 once the server turned one away.
+    parallel: usize,
+    configured_parallel: usize,
+    spare: usize,
+}
+
+impl Schedule {
+    /// A schedule for a plan of `planned` probes. Before the banner names the
+    /// server, only the plan's size is known (it does not depend on the
+    /// server), which is enough to open the other connections early.
+    pub fn new(config: &Config, planned: usize) -> Schedule {
+        let per = config.probes_per_connection.max(1);
+        Schedule {
+            queue: VecDeque::new(),
+            max_connections: planned.div_ceil(per) + config.spare_connections,
+            refunds: 0,
+            per_connection: per,
+            configured_per_connection: per,
+            parallel: config.parallel_connections.max(1),
+            configured_parallel: config.parallel_connections.max(1),
+            spare: config.spare_connections,
+        }
+    }
+
+    /// Queues the whole plan, the manual test's group first.
+    pub fn plan(&mut self, probes: usize) {
+        let indexes: Vec<usize> = (0..probes).collect();
+        self.queue = indexes.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+        self.max_connections = self.max_connections.max(self.queue.len() + self.spare);
+    }
+
+    pub fn next_group(&mut self) -> Option<Vec<usize>> {
+        self.queue.pop_front()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Everything still waiting, which will never be asked.
+    pub fn drain(&mut self) -> Vec<usize> {
+        self.queue.drain(..).flatten().collect()
+    }
+
+    /// Whether to open another connection, given how many were opened in all
+    /// and how many are active.
+    pub fn opening(&self, opened: usize, active: usize) -> Opening {
+        if self.queue.is_empty() {
+            Opening::Nothing
+        } else if active >= self.parallel {
+            Opening::Wait
+        } else if opened >= self.max_connections {
+            if active == 0 {
+                Opening::Exhausted
+            } else {
+                Opening::Nothing
+            }
+        } else {
+            Opening::Open
+        }
+    }
+
+    /// A connection was turned away at the door: the server limits
+    /// connections from us, so go on one at a time. It asked nothing, so it
+    /// does not count against the budget (but only so often: a server that
+    /// turns every connection away must still end the audit).
+    pub fn turned_away(&mut self) {
+        self.parallel = 1;
+        if self.refunds < self.configured_parallel {
+            self.refunds += 1;
+            self.max_connections += 1;
+        }
+    }
+
+    /// The server hung up after `answered` probes of a group (an error
+    /// limit, as with "421 Too many errors"): give later connections no more.
+    pub fn learn_limit(&mut self, answered: usize) {
+        self.per_connection = self.per_connection.min(answered.max(1));
+    }
+
+    /// Probes lost with a connection go first; what waits is regrouped to
+    /// the size this server takes, so retries share connections.
+    pub fn requeue(&mut self, retry: Vec<usize>, opened: usize) {
+        let waiting: Vec<usize> = retry.into_iter().chain(self.queue.drain(..).flatten()).collect();
+        self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+        if self.per_connection < self.configured_per_connection {
+            // A server with a lower limit needs more connections for the
+            // same probes; each probe is still retried once at most, so this
+            // stays bounded.
+            self.max_connections = self.max_connections.max(opened + self.queue.len());
+        }
+    }
+}
