@@ -493,7 +493,8 @@ fn main() -> ExitCode {
     md.push_str(&format!(
         "- **Rerun:** `{}` (as root, on loopback only; a few minutes once built). Knobs: `RUNS` (audits per tool and \
          target, default 10), `NMAP_RUNS` (1), `DELAY_MS` (25), `BLOCKS`×`ROUNDS` (50×200 round trips per path), \
-         `SESSIONS` (10000), `WEBSOCKIFY_MAX_MIB` (3072), `PAGE_RUNS` (5).\n\n",
+         `SESSIONS` (10000), `WEBSOCKIFY_MAX_MIB` (3072), `PAGE_RUNS` (5), `SETTLE_SECS` (120: the longest wait, after \
+         building, for the load to fall below 1.2).\n\n",
         args.command
     ));
     md.push_str("## Figures\n\n");
@@ -534,7 +535,8 @@ fn main() -> ExitCode {
          loopback, straight over TCP, through `ws-bridge serve` (a websocket client with the page's Origin, binary \
          frames after the `connected` event) and through `websockify 127.0.0.1:P 127.0.0.1:ECHO`, interleaved in \
          blocks of fresh sessions; added = the path's percentile − the direct path's, shown as \
-         \"+added (direct → through the bridge)\". \"Better on both\" is read \
+         \"+added (direct → through the bridge)\". On a shared 2-core machine the tail of even the direct path is \
+         scheduling noise, so the p99 difference is indicative only. \"Better on both\" is read \
          as: on added latency (at p50 and at p99) and on memory per idle session.\n\
          - **Memory per idle session** (`bridge-idle`): sessions opened through the bridge to a server that sends \
          its banner and then nothing; once every banner has come back, the growth of the proportional set size \
