@@ -25,10 +25,16 @@ pub struct Config {
     /// and a refused sender can cost two; Postfix slows down after 10 errors
     /// in one session (`smtpd_soft_error_limit`), so 4 probes stay under it.
     pub probes_per_connection: usize,
-    /// Connections open at the same time.
+    /// Connections open at the same time: enough for the whole plan at once
+    /// (6 groups of probes and 2 of controls), so an audit of a PIPELINING
+    /// server takes a handful of round trips.
     pub parallel_connections: usize,
     /// Connections beyond the planned ones, for going on after drops.
     pub spare_connections: usize,
+    /// Makes the control mailbox (`relaycheck-nx-…`) unguessable, so that no
+    /// server can be taught to refuse just that one. Drivers set it from a
+    /// random source; any value works.
+    pub nonce: u64,
 }
 
 impl Default for Config {
@@ -40,8 +46,9 @@ impl Default for Config {
             helo_name: "relaycheck.invalid".into(),
             reply_timeout: Duration::from_secs(20),
             probes_per_connection: 4,
-            parallel_connections: 6,
+            parallel_connections: 8,
             spare_connections: 4,
+            nonce: 0x5eed_c0de,
         }
     }
 }

@@ -10,6 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
+/// What a probe asks the server about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// Whether this sender may relay to a plain outside recipient. A refused
+    /// sender answers the question: that relay path is closed.
+    Sender,
+    /// Whether this recipient form relays. A refused sender says nothing
+    /// about the trick: it is asked again with a sender the server took.
+    #[default]
+    Recipient,
+    /// Not a relay attempt: a recipient whose answer tells what an accepted
+    /// trick means (see [`controls`]).
+    Control,
+}
+
 /// One sender/recipient pair to try, never followed by DATA.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
@@ -21,6 +37,13 @@ pub struct Probe {
     pub mail_from: String,
     /// The path inside `RCPT TO:<…>`.
     pub rcpt_to: String,
+    pub kind: ProbeKind,
+    /// Where the recipient lands if the server reads it as local rather than
+    /// as the outside address it hides: the server's name, its address
+    /// literal, `localhost`, or `""` for a bare local part. An acceptance
+    /// there proves relaying only if the server refuses a mailbox that
+    /// cannot exist at the same place. `None`: the recipient is outside.
+    pub lands_at: Option<String>,
 }
 
 /// What the plan is made from: facts learned on the first connection.
@@ -29,13 +52,15 @@ pub struct PlanInput<'a> {
     pub config: &'a Config,
     /// The address actually connected to: the target of `[ip]` tricks.
     pub address: IpAddr,
-    /// The server's own name: the first word of its banner.
-    pub server_name: &'a str,
+    /// The server's own name (the first word of its banner) when that is a
+    /// domain name of two labels or more; `None` otherwise, and the address
+    /// literal stands in for it.
+    pub server_name: Option<&'a str>,
 }
 
 impl PlanInput<'_> {
     /// `[192.0.2.1]` or `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3).
-    fn literal(&self) -> String {
+    pub fn literal(&self) -> String {
         match self.address {
             IpAddr::V4(a) => format!("[{a}]"),
             IpAddr::V6(a) => format!("[IPv6:{a}]"),
@@ -50,16 +75,35 @@ impl PlanInput<'_> {
         }
     }
 
+    /// The server's name, or its address literal when it has no usable name.
+    pub fn server(&self) -> String {
+        self.server_name.map_or_else(|| self.literal(), str::to_string)
+    }
+
     /// The domain the server probably serves: its name without the host part
     /// (`mx1.example.org` → `example.org`), used to forge a local sender.
-    fn local_domain(&self) -> &str {
-        let name = self.server_name;
-        match name.split_once('.') {
-            Some((_, rest)) if rest.contains('.') => rest,
-            _ => name,
+    /// Without a name, its address literal.
+    fn local_domain(&self) -> String {
+        match self.server_name {
+            Some(name) => match name.split_once('.') {
+                Some((_, rest)) if rest.contains('.') => rest.to_string(),
+                _ => name.to_string(),
+            },
+            None => self.literal(),
         }
     }
 }
+
+/// The probes that need the server's name, which its address literal
+/// replaces when the banner names none.
+pub const USES_SERVER_NAME: &[&str] = &[
+    "sender-at-server",
+    "spoofed-local-sender",
+    "percent-server",
+    "double-at-server",
+    "source-route-server",
+    "bang-server",
+];
 
 /// Every probe of an audit, the manual test first.
 pub fn plan(input: &PlanInput) -> Vec<Probe> {
@@ -70,46 +114,125 @@ pub fn plan(input: &PlanInput) -> Vec<Probe> {
     let to = format!("{user}@{to_domain}");
     let ip = input.literal();
     let ip6 = input.literal_v6();
-    let srv = input.server_name;
+    let srv = input.server();
     // As nmap does, recipient tricks come from a sender at the server's own
-    // address: some servers relay for any sender that looks local.
+    // address first: some servers relay for any sender that looks local.
+    // Servers that refuse such senders are asked again with one they took.
     let at_ip = format!("{user}@{ip}");
 
-    let p = |id: &str, name: &str, mail_from: &str, rcpt_to: String| Probe {
+    let sender = |id: &str, name: &str, mail_from: &str| Probe {
         id: id.into(),
         name: name.into(),
         mail_from: mail_from.into(),
-        rcpt_to,
+        rcpt_to: to.clone(),
+        kind: ProbeKind::Sender,
+        lands_at: None,
     };
+    let trick = |id: &str, name: &str, rcpt_to: String, lands_at: Option<&str>| Probe {
+        id: id.into(),
+        name: name.into(),
+        mail_from: at_ip.clone(),
+        rcpt_to,
+        kind: ProbeKind::Recipient,
+        lands_at: lands_at.map(str::to_string),
+    };
+    let (ip, ip6, srv) = (ip.as_str(), ip6.as_str(), srv.as_str());
+    let bare = Some("");
     vec![
-        p("manual", "The manual test: outside sender to outside recipient", &from, to.clone()),
-        p("null-sender", "Null sender (as bounces use)", "", to.clone()),
-        p("unqualified-sender", "Sender without a domain", user, to.clone()),
-        p("sender-at-server", "Sender at the server's own name", &format!("{user}@{srv}"), to.clone()),
-        p("sender-at-ip", "Sender at the server's own address", &at_ip, to.clone()),
-        p(
+        Probe {
+            mail_from: from.clone(),
+            ..trick("manual", "The manual test: outside sender to outside recipient", to.clone(), None)
+        },
+        sender("null-sender", "Null sender (as bounces use)", ""),
+        sender("unqualified-sender", "Sender without a domain", user),
+        sender("sender-at-server", "Sender at the server's own name", &format!("{user}@{srv}")),
+        sender("sender-at-ip", "Sender at the server's own address", &at_ip),
+        sender(
             "spoofed-local-sender",
             "Sender forged in the server's own domain",
             &format!("postmaster@{}", input.local_domain()),
-            to.clone(),
         ),
-        p("percent-ip", "Percent hack via the server's address", &at_ip, format!("{user}%{to_domain}@{ip}")),
-        p("percent-server", "Percent hack via the server's name", &at_ip, format!("{user}%{to_domain}@{srv}")),
-        p("percent-localhost", "Percent hack via localhost", &at_ip, format!("{user}%{to_domain}@localhost")),
-        p("quoted", "Quoted recipient", &at_ip, format!("\"{to}\"")),
-        p("quoted-percent", "Quoted percent-hack recipient", &at_ip, format!("\"{user}%{to_domain}\"")),
-        p("double-at-ip", "Two @ signs, ending at the server's address", &at_ip, format!("{to}@{ip}")),
-        p("quoted-at-ip", "Quoted outside address at the server's address", &at_ip, format!("\"{to}\"@{ip}")),
-        p("double-at-server", "Two @ signs, ending at the server's name", &at_ip, format!("{to}@{srv}")),
-        p("source-route-ip", "Source route through the server's address", &at_ip, format!("@{ip}:{to}")),
-        p("source-route-server", "Source route through the server's name", &at_ip, format!("@{srv}:{to}")),
-        p("bang", "UUCP bang path", &at_ip, format!("{to_domain}!{user}")),
-        p("bang-ip", "Bang path at the server's address", &at_ip, format!("{to_domain}!{user}@{ip}")),
-        p("bang-server", "Bang path at the server's name", &at_ip, format!("{to_domain}!{user}@{srv}")),
-        p("trailing-at", "Outside recipient with a trailing @", &at_ip, format!("{to}@")),
-        p("trailing-dot", "Outside domain with a trailing dot", &at_ip, format!("{to}.")),
-        p("ipv6-literal", "Percent hack via the server's address as IPv6", &at_ip, format!("{user}%{to_domain}@{ip6}")),
+        trick("percent-ip", "Percent hack via the server's address", format!("{user}%{to_domain}@{ip}"), Some(ip)),
+        trick("percent-server", "Percent hack via the server's name", format!("{user}%{to_domain}@{srv}"), Some(srv)),
+        trick(
+            "percent-localhost",
+            "Percent hack via localhost",
+            format!("{user}%{to_domain}@localhost"),
+            Some("localhost"),
+        ),
+        trick("quoted", "Quoted recipient", format!("\"{to}\""), bare),
+        trick("quoted-percent", "Quoted percent-hack recipient", format!("\"{user}%{to_domain}\""), bare),
+        trick("double-at-ip", "Two @ signs, ending at the server's address", format!("{to}@{ip}"), Some(ip)),
+        trick("quoted-at-ip", "Quoted outside address at the server's address", format!("\"{to}\"@{ip}"), Some(ip)),
+        trick("double-at-server", "Two @ signs, ending at the server's name", format!("{to}@{srv}"), Some(srv)),
+        // A source route names the outside address as the destination
+        // (RFC 5321 §4.1.1.3): accepting it is accepting outside mail.
+        trick("source-route-ip", "Source route through the server's address", format!("@{ip}:{to}"), None),
+        trick("source-route-server", "Source route through the server's name", format!("@{srv}:{to}"), None),
+        trick("bang", "UUCP bang path", format!("{to_domain}!{user}"), bare),
+        trick("bang-ip", "Bang path at the server's address", format!("{to_domain}!{user}@{ip}"), Some(ip)),
+        trick("bang-server", "Bang path at the server's name", format!("{to_domain}!{user}@{srv}"), Some(srv)),
+        trick("trailing-at", "Outside recipient with a trailing @", format!("{to}@"), bare),
+        trick("trailing-dot", "Outside domain with a trailing dot", format!("{to}."), None),
+        trick(
+            "ipv6-literal",
+            "Percent hack via the server's address as IPv6",
+            format!("{user}%{to_domain}@{ip6}"),
+            Some(ip6),
+        ),
     ]
+}
+
+/// The control recipients for a plan: `postmaster` at the server's name
+/// (RFC 5321 §4.5.1 requires every domain to take it), and a mailbox that
+/// cannot exist at each place a trick lands. Where such a mailbox is
+/// accepted, the server takes any local part there without checking, and an
+/// accepted trick landing there proves nothing. They come from the manual
+/// test's outside sender, as the tricks' answers would.
+pub fn controls(input: &PlanInput, probes: &[Probe]) -> Vec<Probe> {
+    let c = input.config;
+    let nonexistent = format!("{}-nx-{:016x}", c.local_part, c.nonce);
+    let from = format!("{}@{}", c.local_part, c.from_domain);
+    let control = |id: String, name: String, rcpt_to: String, lands_at: Option<String>| Probe {
+        id,
+        name,
+        mail_from: from.clone(),
+        rcpt_to,
+        kind: ProbeKind::Control,
+        lands_at,
+    };
+    let mut out = Vec::new();
+    if let Some(name) = input.server_name {
+        out.push(control(
+            "postmaster".into(),
+            format!("postmaster at the server's own name, {name}"),
+            format!("postmaster@{name}"),
+            None,
+        ));
+    }
+    let mut places: Vec<&str> = Vec::new();
+    for place in probes.iter().filter_map(|p| p.lands_at.as_deref()) {
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    for place in places {
+        let (id, name, rcpt_to) = if place.is_empty() {
+            (
+                "nonexistent-bare".to_string(),
+                "A mailbox that cannot exist, without a domain".to_string(),
+                nonexistent.clone(),
+            )
+        } else {
+            (
+                format!("nonexistent@{place}"),
+                format!("A mailbox that cannot exist at {place}"),
+                format!("{nonexistent}@{place}"),
+            )
+        };
+        out.push(control(id, name, rcpt_to, Some(place.to_string())));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -120,7 +243,7 @@ mod tests {
     fn plan_uses_address_and_server_name() {
         let config = Config::default();
         let input =
-            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: "mx1.example.org" };
+            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: Some("mx1.example.org") };
         let probes = plan(&input);
         assert!(probes.len() >= 20);
         assert_eq!(probes[0].id, "manual");
@@ -140,9 +263,53 @@ mod tests {
     #[test]
     fn ipv6_targets_use_ipv6_literals() {
         let config = Config::default();
-        let input = PlanInput { config: &config, address: "2001:db8::25".parse().unwrap(), server_name: "mx" };
+        let input = PlanInput { config: &config, address: "2001:db8::25".parse().unwrap(), server_name: None };
         let probes = plan(&input);
         assert!(probes.iter().any(|p| p.rcpt_to == "relaycheck%example.net@[IPv6:2001:db8::25]"));
-        assert!(probes.iter().any(|p| p.mail_from == "postmaster@mx"));
+        assert!(probes.iter().any(|p| p.mail_from == "postmaster@[IPv6:2001:db8::25]"));
+    }
+
+    #[test]
+    fn a_server_without_a_name_gets_its_address_literal_never_a_piece_of_it() {
+        // `220 vm ESMTP Postfix`: one label is no domain; the literal stands in.
+        let config = Config::default();
+        let input = PlanInput { config: &config, address: "127.0.0.1".parse().unwrap(), server_name: None };
+        let probes = plan(&input);
+        let by_id = |id: &str| probes.iter().find(|p| p.id == id).unwrap().clone();
+        assert_eq!(by_id("spoofed-local-sender").mail_from, "postmaster@[127.0.0.1]");
+        assert_eq!(by_id("percent-server").rcpt_to, "relaycheck%example.net@[127.0.0.1]");
+        for id in USES_SERVER_NAME {
+            assert!(probes.iter().any(|p| p.id == *id), "{id} is not a probe");
+        }
+    }
+
+    #[test]
+    fn controls_cover_every_place_a_trick_lands_and_nothing_twice() {
+        let config = Config { nonce: 0xabc, ..Config::default() };
+        let input =
+            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: Some("mx1.example.org") };
+        let probes = plan(&input);
+        let controls = controls(&input, &probes);
+        let rcpts: Vec<&str> = controls.iter().map(|c| c.rcpt_to.as_str()).collect();
+        assert_eq!(
+            rcpts,
+            [
+                "postmaster@mx1.example.org",
+                "relaycheck-nx-0000000000000abc@[192.0.2.7]",
+                "relaycheck-nx-0000000000000abc@mx1.example.org",
+                "relaycheck-nx-0000000000000abc@localhost",
+                "relaycheck-nx-0000000000000abc",
+                "relaycheck-nx-0000000000000abc@[IPv6:::ffff:192.0.2.7]",
+            ]
+        );
+        assert!(controls.iter().all(|c| c.kind == ProbeKind::Control && c.mail_from == "relaycheck@example.com"));
+        for p in probes.iter().filter(|p| p.lands_at.is_some()) {
+            assert!(controls.iter().any(|c| c.lands_at == p.lands_at), "no control for {}", p.id);
+        }
+        // Without a name, no postmaster: the address literal is not a domain it serves.
+        let input = PlanInput { server_name: None, ..input };
+        let controls = super::controls(&input, &plan(&input));
+        assert!(controls.iter().all(|c| c.id != "postmaster"));
+        assert_eq!(controls.iter().filter(|c| c.lands_at.as_deref() == Some("[192.0.2.7]")).count(), 1);
     }
 }

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::Capabilities;
+use crate::finding::Finding;
+use crate::probe::ProbeKind;
 use crate::software::Software;
 use crate::step::Step;
 use crate::transcript::TranscriptLine;
@@ -15,7 +17,15 @@ pub struct Report {
     /// The verdict in words.
     pub reason: String,
     pub server: Server,
+    /// The relay attempts, the manual test first.
     pub probes: Vec<ProbeReport>,
+    /// The control recipients: not relay attempts, but what tells whether an
+    /// accepted trick proves anything (see `probe::controls`).
+    #[serde(default)]
+    pub controls: Vec<ProbeReport>,
+    /// What the audit noticed besides the verdict.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
     pub steps: Vec<Step>,
     pub transcript: Vec<TranscriptLine>,
     pub timings: Timings,
@@ -53,8 +63,21 @@ pub struct Server {
 pub struct ProbeReport {
     pub id: String,
     pub name: String,
+    /// The sender whose recipient was asked: the probe's own, or the one
+    /// used instead when the server refused it (see `refused_sender`).
     pub mail_from: String,
     pub rcpt_to: String,
+    /// Whether the probe is about its sender, its recipient, or a control.
+    #[serde(default)]
+    pub kind: ProbeKind,
+    /// Where the recipient lands if the server reads it as local (see
+    /// `probe::Probe::lands_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lands_at: Option<String>,
+    /// The probe's own sender, when the server refused it and the recipient
+    /// was asked again with `mail_from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_sender: Option<RefusedSender>,
     pub verdict: ProbeVerdict,
     /// The code of the reply the verdict rests on; `None` when there was no
     /// reply (timeout, lost connection).
@@ -70,6 +93,13 @@ pub struct ProbeReport {
     pub connection: u32,
     /// Milliseconds from sending the probe's first command to its answer.
     pub elapsed_ms: f64,
+}
+
+/// A sender the server refused, and what it said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedSender {
+    pub mail_from: String,
+    pub reply: String,
 }
 
 /// Timings of the first connection: what a person would feel at a telnet

@@ -63,10 +63,19 @@ impl Schedule {
         }
     }
 
-    /// Queues the whole plan, the manual test's group first.
-    pub fn plan(&mut self, probes: usize) {
-        let indexes: Vec<usize> = (0..probes).collect();
-        self.queue = indexes.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+    /// Queues the whole plan: `relay` probes, then `controls` control
+    /// recipients after them in the session's list. The controls come right
+    /// after the manual test's group, on connections of their own: refused
+    /// controls are errors too, and a connection with four probes whose
+    /// senders are all refused already makes eight (Postfix slows down at 10).
+    /// With enough connections side by side they cost no round trip.
+    pub fn plan(&mut self, relay: usize, controls: usize) {
+        let per = self.per_connection;
+        let probes: Vec<usize> = (0..relay).collect();
+        let controls: Vec<usize> = (relay..relay + controls).collect();
+        let mut groups = probes.chunks(per).map(<[usize]>::to_vec);
+        self.queue =
+            groups.next().into_iter().chain(controls.chunks(per).map(<[usize]>::to_vec)).chain(groups).collect();
         self.max_connections = self.max_connections.max(self.queue.len() + self.spare);
     }
 
@@ -117,6 +126,15 @@ impl Schedule {
     /// limit, as with "421 Too many errors"): give later connections no more.
     pub fn learn_limit(&mut self, answered: usize) {
         self.per_connection = self.per_connection.min(answered.max(1));
+    }
+
+    /// Probes to ask anew (with another sender) go last, regrouped with what
+    /// waits; the budget grows by the connections they need, which stays
+    /// bounded: a probe changes its sender at most twice.
+    pub fn add(&mut self, probes: Vec<usize>, opened: usize) {
+        let waiting: Vec<usize> = self.queue.drain(..).flatten().chain(probes).collect();
+        self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+        self.max_connections = self.max_connections.max(opened + self.queue.len());
     }
 
     /// Probes lost with a connection go first; what waits is regrouped to

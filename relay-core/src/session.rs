@@ -24,16 +24,17 @@ use crate::capabilities::Capabilities;
 use crate::command::Command;
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, Outgoing, Phase, Purpose};
+use crate::finding::Finding;
 use crate::narration::{self, ms};
-use crate::probe::{self, PlanInput, Probe};
+use crate::probe::{self, PlanInput, Probe, ProbeKind};
 use crate::reply::Reply;
 use crate::reply_parser::{ReplyError, ReplyLimits};
-use crate::report::{ProbeReport, Report, Server, Timings};
+use crate::report::{ProbeReport, RefusedSender, Report, Server, Timings};
 use crate::schedule::{Opening, Schedule, MAX_ATTEMPTS};
 use crate::software::Software;
 use crate::step::{Step, StepKind, Tone};
 use crate::transcript::{Direction, TranscriptLine};
-use crate::verdict::{self, Outcome, Stage, Verdict};
+use crate::verdict::{self, Answer, Outcome, ProbeVerdict, Stage, Verdict};
 
 /// How long to wait for the 221 after QUIT; the verdict does not depend on it.
 const QUIT_GRACE: Duration = Duration::from_secs(2);
@@ -120,10 +121,61 @@ struct ProbeResult {
 
 struct ProbeState {
     probe: Probe,
+    /// The sender in use: the probe's own, or one the server took instead.
+    sender: String,
+    /// Senders tried and refused, the first with its reply.
+    refused: Vec<String>,
+    refused_sender: Option<(String, Reply)>,
+    /// Tries over the wire with the current sender.
     attempts: u8,
+    /// The connection whose answers count for this probe now; replies on any
+    /// other (an old try's, a refused sender's pipelined RCPT) are ignored.
+    asking: Option<ConnectionId>,
+    /// Its sender was refused, and it waits for one the server takes.
+    needs_sender: bool,
     started: Option<Duration>,
     mail_reply: Option<Reply>,
+    /// An accepted RCPT that waits for its control's answer.
+    held: Option<ProbeResult>,
     result: Option<ProbeResult>,
+}
+
+impl ProbeState {
+    fn new(probe: Probe) -> ProbeState {
+        ProbeState {
+            sender: probe.mail_from.clone(),
+            probe,
+            refused: Vec::new(),
+            refused_sender: None,
+            attempts: 0,
+            asking: None,
+            needs_sender: false,
+            started: None,
+            mail_reply: None,
+            held: None,
+            result: None,
+        }
+    }
+
+    fn is_control(&self) -> bool {
+        self.probe.kind == ProbeKind::Control
+    }
+}
+
+/// What the server said about a sender, learned from any probe's MAIL.
+#[derive(Clone, Debug)]
+enum SenderStatus {
+    Accepted,
+    Refused(Reply),
+}
+
+/// Which sender a probe whose own sender was refused goes on with.
+enum Fallback {
+    Use(String),
+    /// A candidate's MAIL is still unanswered.
+    Wait,
+    /// Every candidate was refused.
+    Nothing,
 }
 
 /// How the audit ended.
@@ -173,7 +225,14 @@ pub struct Session {
     conns: Vec<Connection>,
     address: Option<IpAddr>,
     server: Server,
+    /// The relay attempts, then the control recipients.
     probes: Vec<ProbeState>,
+    /// How many of `probes` are relay attempts.
+    relay_probes: usize,
+    /// What the server said to each sender so far.
+    senders: Vec<(String, SenderStatus)>,
+    /// Whether the banner's name could not stand for the server's name.
+    adapted: bool,
     planned: bool,
     schedule: Schedule,
     events: VecDeque<Event>,
@@ -191,7 +250,7 @@ impl Session {
     /// on `port`. The first event asks the driver to connect.
     pub fn new(config: Config, host: impl Into<String>, port: u16, now: Duration) -> Session {
         // The plan's size does not depend on the server, only its addresses do.
-        let sample = PlanInput { config: &config, address: IpAddr::from([192, 0, 2, 1]), server_name: "mx.example" };
+        let sample = PlanInput { config: &config, address: IpAddr::from([192, 0, 2, 1]), server_name: None };
         let planned = probe::plan(&sample).len();
         let mut session = Session {
             limits: ReplyLimits::default(),
@@ -201,6 +260,9 @@ impl Session {
             address: None,
             server: Server { host: host.into(), port, ..Server::default() },
             probes: Vec::new(),
+            relay_probes: 0,
+            senders: Vec::new(),
+            adapted: false,
             planned: false,
             schedule: Schedule::new(&config, planned),
             events: VecDeque::new(),
@@ -337,7 +399,8 @@ impl Session {
     }
 
     pub fn progress(&self) -> Progress {
-        Progress { finished: self.probes.iter().filter(|p| p.result.is_some()).count(), total: self.probes.len() }
+        let relay = &self.probes[..self.relay_probes];
+        Progress { finished: relay.iter().filter(|p| p.result.is_some()).count(), total: relay.len() }
     }
 
     /// The report so far; complete once [`Event::Finished`] has come out.
@@ -351,7 +414,9 @@ impl Session {
             verdict,
             reason,
             server: self.server.clone(),
-            probes: (0..self.probes.len()).map(|i| self.probe_report(i)).collect(),
+            probes: (0..self.relay_probes).map(|i| self.probe_report(i)).collect(),
+            controls: (self.relay_probes..self.probes.len()).map(|i| self.probe_report(i)).collect(),
+            findings: self.findings(),
             steps: self.steps.clone(),
             transcript: self.transcript.clone(),
             timings: self.timings.clone(),
@@ -426,12 +491,17 @@ impl Session {
                 self.probes[p].started.get_or_insert(sent_at);
             }
             Purpose::Mail(p) => {
+                if self.probes[p].asking != Some(id) {
+                    return;
+                }
                 self.probes[p].started.get_or_insert(sent_at);
                 self.probes[p].mail_reply = Some(reply.clone());
                 let refused = Outcome::from_mail(&reply);
+                let sender = self.probes[p].sender.clone();
+                self.learn_sender(&sender, &reply);
                 if p == 0 {
                     let (tone, meaning) = match &refused {
-                        None => (Tone::Neutral, narration::sender_accepted(&self.probes[p].probe.mail_from)),
+                        None => (Tone::Neutral, narration::sender_accepted(&sender)),
                         Some(o) => (Tone::Warning, o.explain(Some(&reply))),
                     };
                     self.probe_step(StepKind::Sender, id, p, &out, &reply, (tone, meaning));
@@ -440,13 +510,13 @@ impl Session {
                     if let Some(conn) = self.conn_mut(id) {
                         conn.unqueue_rcpt(p);
                     }
-                    self.finish_probe(p, outcome, Some(reply), id);
+                    self.sender_refused(p, outcome, reply, id);
                 }
             }
             Purpose::Rcpt(p) => {
                 // After a refused MAIL a pipelined RCPT gets "503 need MAIL";
-                // the probe already has its answer.
-                if self.probes[p].result.is_none() {
+                // the probe has moved on by then, and that reply means nothing.
+                if self.probes[p].asking == Some(id) && self.probes[p].result.is_none() {
                     let outcome = Outcome::from_rcpt(&reply);
                     if p == 0 {
                         let tone = match outcome.verdict() {
@@ -457,7 +527,17 @@ impl Session {
                         let meaning = outcome.explain(Some(&reply));
                         self.probe_step(StepKind::Recipient, id, p, &out, &reply, (tone, meaning));
                     }
-                    self.finish_probe(p, outcome, Some(reply), id);
+                    let state = &self.probes[p];
+                    if outcome == Outcome::Accepted && state.probe.lands_at.is_some() && !state.is_control() {
+                        // Proof only if a mailbox that cannot exist is refused
+                        // at the same place: wait for that control's answer.
+                        let result = ProbeResult { outcome, reply: Some(reply), connection: id, at: self.now };
+                        self.probes[p].held = Some(result);
+                        self.probes[p].asking = None;
+                        self.release_from_connections(p);
+                    } else {
+                        self.finish_probe(p, outcome, Some(reply), id);
+                    }
                 }
             }
             Purpose::Quit => self.close(id, true),
@@ -549,14 +629,23 @@ impl Session {
     /// Queues RSET, MAIL and RCPT for each of the connection's probes. With
     /// PIPELINING, QUIT ends the same group: one round trip for all of it.
     fn start_probes(&mut self, id: ConnectionId) {
+        // What the server taught us since the group was made: a sender it
+        // refused is not sent again, for it would only cost an error.
+        for p in self.conns[id.0 as usize].probes.clone() {
+            self.avoid_refused_sender(p, id);
+        }
         let commands: Vec<(usize, Command, Command)> = self.conns[id.0 as usize]
             .probes
             .iter()
             .map(|&p| {
-                let probe = &self.probes[p].probe;
-                (p, Command::mail(probe.mail_from.clone()), Command::rcpt(probe.rcpt_to.clone()))
+                let state = &self.probes[p];
+                (p, Command::mail(state.sender.clone()), Command::rcpt(state.probe.rcpt_to.clone()))
             })
             .collect();
+        for &(p, _, _) in &commands {
+            self.probes[p].asking = Some(id);
+            self.probes[p].mail_reply = None;
+        }
         let conn = &mut self.conns[id.0 as usize];
         if commands.is_empty() {
             return;
@@ -623,15 +712,17 @@ impl Session {
 
     fn make_plan(&mut self) {
         let address = self.address.expect("a plan is made after connecting");
-        let fallback =
-            if looks_like_domain(&self.server.host) { self.server.host.clone() } else { format!("[{address}]") };
-        let name = self.server.name.clone().unwrap_or(fallback);
-        let plan = probe::plan(&PlanInput { config: &self.config, address, server_name: &name });
-        self.probes = plan
-            .into_iter()
-            .map(|probe| ProbeState { probe, attempts: 0, started: None, mail_reply: None, result: None })
-            .collect();
-        self.schedule.plan(self.probes.len());
+        // The banner's name, else the name the user typed; without either,
+        // probes that need a name use the address literal instead.
+        let typed = looks_like_domain(&self.server.host).then(|| self.server.host.clone());
+        let name = self.server.name.clone().or(typed);
+        self.adapted = name.is_none();
+        let input = PlanInput { config: &self.config, address, server_name: name.as_deref() };
+        let plan = probe::plan(&input);
+        let controls = probe::controls(&input, &plan);
+        self.relay_probes = plan.len();
+        self.probes = plan.into_iter().chain(controls).map(ProbeState::new).collect();
+        self.schedule.plan(self.relay_probes, self.probes.len() - self.relay_probes);
         self.planned = true;
     }
 
@@ -742,18 +833,24 @@ impl Session {
             return;
         }
 
+        let lost_some = !stages.is_empty();
         let mut retry = Vec::new();
         for (p, stage) in stages {
+            self.probes[p].asking = None;
             if loss.retryable() && self.probes[p].attempts < MAX_ATTEMPTS {
                 retry.push(p);
             } else {
                 self.finish_probe(p, loss.outcome(stage), loss.reply(), id);
             }
         }
-        if matches!(loss, Loss::Closing(_)) && phase == Phase::Probing && answered > 0 {
-            // The server hung up after `answered` probes (an error limit, as
-            // with "421 Too many errors"): give later connections no more.
+        if matches!(loss, Loss::Closing(_) | Loss::Closed) && phase == Phase::Probing && lost_some {
+            // The server hung up after `answered` probes, with a 421 ("Too
+            // many errors") or without a word (a limit on errors or on
+            // recipients per connection, or a reset that swallowed its 421,
+            // depending on how the bytes travelled): give later connections
+            // no more, whatever the driver saw.
             self.schedule.learn_limit(answered);
+            self.note(id, format!("the server hung up after {answered} probe(s) on this connection; at most that many per connection from now on"));
         }
         if !retry.is_empty() {
             self.note(id, format!("{} unfinished probe(s) will be tried again on a new connection", retry.len()));
@@ -778,17 +875,257 @@ impl Session {
         if self.probes[p].result.is_some() {
             return;
         }
-        self.probes[p].result = Some(ProbeResult { outcome, reply, connection: id, at: self.now });
+        let state = &mut self.probes[p];
+        state.result = Some(ProbeResult { outcome, reply, connection: id, at: self.now });
+        state.asking = None;
+        state.needs_sender = false;
+        state.held = None;
+        self.release_from_connections(p);
+        if !self.probes[p].is_control() {
+            let report = self.probe_report(p);
+            self.events.push_back(Event::ProbeFinished(report));
+        }
+    }
+
+    /// The probe is done with whichever connection carried it.
+    fn release_from_connections(&mut self, p: usize) {
         for conn in &mut self.conns {
             conn.probes.retain(|&q| q != p);
         }
-        let report = self.probe_report(p);
-        self.events.push_back(Event::ProbeFinished(report));
+    }
+
+    // ----- senders and controls -------------------------------------------
+
+    fn learn_sender(&mut self, sender: &str, reply: &Reply) {
+        let status = if reply.is_positive() { SenderStatus::Accepted } else { SenderStatus::Refused(reply.clone()) };
+        match self.senders.iter_mut().find(|(s, _)| s == sender) {
+            // Once accepted, a sender is usable, whatever a later try said.
+            Some((_, SenderStatus::Accepted)) => {}
+            Some((_, known)) => *known = status,
+            None => self.senders.push((sender.to_string(), status)),
+        }
+    }
+
+    fn sender_status(&self, sender: &str) -> Option<&SenderStatus> {
+        self.senders.iter().find(|(s, _)| s == sender).map(|(_, status)| status)
+    }
+
+    /// MAIL was refused (or deferred) for probe `p`. A probe about its sender
+    /// has its answer; any other goes on with a sender the server takes.
+    fn sender_refused(&mut self, p: usize, outcome: Outcome, reply: Reply, id: ConnectionId) {
+        if self.probes[p].probe.kind == ProbeKind::Sender {
+            let outcome = if outcome == Outcome::SenderRefused { Outcome::SenderDenied } else { outcome };
+            return self.finish_probe(p, outcome, Some(reply), id);
+        }
+        if matches!(outcome, Outcome::Blocked { .. }) {
+            return self.finish_probe(p, outcome, Some(reply), id);
+        }
+        self.switch_sender(p, reply);
+        self.note(
+            id,
+            format!(
+                "the server refused the sender <{}>, so \"{}\" will be asked again with a sender it takes",
+                self.probes[p].refused.last().map_or("", String::as_str),
+                self.probes[p].probe.id
+            ),
+        );
+    }
+
+    /// Marks the current sender of `p` refused and leaves `p` waiting for a
+    /// sender the server takes; [`Session::resolve_senders`] picks it.
+    fn switch_sender(&mut self, p: usize, reply: Reply) {
+        let state = &mut self.probes[p];
+        let refused = state.sender.clone();
+        state.refused_sender.get_or_insert_with(|| (refused.clone(), reply));
+        state.refused.push(refused);
+        state.asking = None;
+        state.needs_sender = true;
+        self.release_from_connections(p);
+    }
+
+    /// Before a probe goes out: if its sender was refused on another probe
+    /// already, it goes with a sender the server took, or not at all.
+    fn avoid_refused_sender(&mut self, p: usize, id: ConnectionId) {
+        let state = &self.probes[p];
+        if state.probe.kind == ProbeKind::Sender || state.result.is_some() {
+            return;
+        }
+        let Some(SenderStatus::Refused(reply)) = self.sender_status(&state.sender).cloned() else { return };
+        match self.fallback_for(p, std::slice::from_ref(&state.sender)) {
+            Fallback::Use(sender) => {
+                let state = &mut self.probes[p];
+                let refused = std::mem::replace(&mut state.sender, sender);
+                state.refused_sender.get_or_insert_with(|| (refused.clone(), reply));
+                state.refused.push(refused);
+            }
+            Fallback::Wait => {}
+            Fallback::Nothing => {
+                let outcome =
+                    if reply.is_permanent() { Outcome::SenderRefused } else { Outcome::Deferred { at: Stage::Sender } };
+                let state = &mut self.probes[p];
+                let refused = state.sender.clone();
+                state.refused_sender.get_or_insert_with(|| (refused, reply.clone()));
+                self.finish_probe(p, outcome, Some(reply), id);
+            }
+        }
+    }
+
+    /// The sender a probe goes on with: the manual test's outside sender,
+    /// else the null sender, whichever the server took and `p` has not been
+    /// refused with. A candidate never asked yet is tried; one still being
+    /// asked is waited for.
+    fn fallback_for(&self, p: usize, also_refused: &[String]) -> Fallback {
+        let outside = format!("{}@{}", self.config.local_part, self.config.from_domain);
+        let state = &self.probes[p];
+        for candidate in [outside, String::new()] {
+            if state.refused.contains(&candidate) || also_refused.contains(&candidate) {
+                continue;
+            }
+            match self.sender_status(&candidate) {
+                Some(SenderStatus::Accepted) => return Fallback::Use(candidate),
+                Some(SenderStatus::Refused(_)) => continue,
+                None => {
+                    let being_asked = self.probes.iter().enumerate().any(|(q, other)| {
+                        q != p && other.result.is_none() && !other.needs_sender && other.sender == candidate
+                    });
+                    return if being_asked { Fallback::Wait } else { Fallback::Use(candidate) };
+                }
+            }
+        }
+        Fallback::Nothing
+    }
+
+    /// Probes whose sender was refused go on as soon as a sender is known;
+    /// without one, they end "never tried", with the refusal as the reason.
+    fn resolve_senders(&mut self) {
+        let waiting: Vec<usize> = (0..self.probes.len()).filter(|&p| self.probes[p].needs_sender).collect();
+        let mut ready = Vec::new();
+        for p in waiting {
+            match self.fallback_for(p, &[]) {
+                Fallback::Use(sender) => {
+                    let state = &mut self.probes[p];
+                    state.sender = sender;
+                    state.needs_sender = false;
+                    state.attempts = 0;
+                    ready.push(p);
+                }
+                Fallback::Wait => {}
+                Fallback::Nothing => {
+                    let reply = self.probes[p].refused_sender.as_ref().map(|(_, r)| r.clone());
+                    let permanent = reply.as_ref().is_some_and(Reply::is_permanent);
+                    let outcome =
+                        if permanent { Outcome::SenderRefused } else { Outcome::Deferred { at: Stage::Sender } };
+                    let last = self.conns.last().map_or(ConnectionId(0), |c| c.id);
+                    self.finish_probe(p, outcome, reply, last);
+                }
+            }
+        }
+        if !ready.is_empty() {
+            self.schedule.add(ready, self.conns.len());
+        }
+    }
+
+    /// Accepted tricks that waited for their control get their meaning.
+    fn settle_held(&mut self) {
+        for p in 0..self.probes.len() {
+            let Some(held) = self.probes[p].held.clone() else { continue };
+            let lands_at = self.probes[p].probe.lands_at.clone();
+            let control = self.probes.iter().find(|c| c.is_control() && c.probe.lands_at == lands_at);
+            let outcome = match control {
+                None => Outcome::Accepted,
+                Some(c) => match &c.result {
+                    None => continue,
+                    Some(r) if r.outcome.is_refusal() => Outcome::Accepted,
+                    Some(r) => Outcome::Unconfirmed {
+                        control: c.probe.rcpt_to.clone(),
+                        catch_all: r.outcome.verdict() == ProbeVerdict::Accepted,
+                    },
+                },
+            };
+            self.probes[p].held = None;
+            self.finish_probe(p, outcome, held.reply, held.connection);
+        }
+    }
+
+    /// What the controls and the plan showed besides the verdict.
+    fn findings(&self) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let software = self.server.software;
+        for c in self.probes.iter().filter(|c| c.is_control()) {
+            let Some(result) = &c.result else { continue };
+            let said = result.reply.as_ref().map(|r| format!(" ({})", r.summary())).unwrap_or_default();
+            let accepted = result.outcome.verdict() == ProbeVerdict::Accepted;
+            match &c.probe.lands_at {
+                Some(place) if accepted => {
+                    let place =
+                        if place.is_empty() { "a bare local part (no domain)".to_string() } else { place.clone() };
+                    let tricks: Vec<&str> = self.probes[..self.relay_probes]
+                        .iter()
+                        .filter(|p| p.probe.lands_at == c.probe.lands_at)
+                        .filter(|p| matches!(p.result.as_ref().map(|r| &r.outcome), Some(Outcome::Unconfirmed { .. })))
+                        .map(|p| p.probe.id.as_str())
+                        .collect();
+                    let counted = if tricks.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " The tricks accepted there ({}) are therefore not counted as relaying.",
+                            tricks.join(", ")
+                        )
+                    };
+                    findings.push(Finding {
+                        id: "accepts-any-recipient".into(),
+                        tone: Tone::Warning,
+                        text: format!(
+                            "The server accepts mail for any recipient at {place}: it took <{}>, a mailbox that cannot exist{said}. It checks recipients only later and bounces what it cannot deliver; those bounces go to forged senders (backscatter), which gets servers black-listed too.{counted}",
+                            c.probe.rcpt_to
+                        ),
+                        advice: software.catch_all_advice().iter().map(|s| s.to_string()).collect(),
+                    });
+                }
+                None if !accepted && result.reply.is_some() => {
+                    let name = c.probe.rcpt_to.trim_start_matches("postmaster@");
+                    findings.push(Finding {
+                        id: "postmaster-refused".into(),
+                        tone: Tone::Neutral,
+                        text: format!(
+                            "The server refused <{}>{said}. RFC 5321 §4.5.1 requires every domain a server takes mail for to accept postmaster; if {name}, the name in its banner, is not one of them, this is expected.",
+                            c.probe.rcpt_to
+                        ),
+                        advice: Vec::new(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if self.adapted {
+            if let Some(address) = self.address {
+                let banner_name = self
+                    .server
+                    .banner
+                    .as_deref()
+                    .and_then(|b| b.get(4..))
+                    .and_then(|b| b.split_whitespace().next())
+                    .unwrap_or("");
+                findings.push(Finding {
+                    id: "probes-adapted".into(),
+                    tone: Tone::Neutral,
+                    text: format!(
+                        "The banner's first word \"{banner_name}\" is not a domain name of two labels or more, so the probes that need the server's name used its address [{address}] instead: {}.",
+                        probe::USES_SERVER_NAME.join(", ")
+                    ),
+                    advice: Vec::new(),
+                });
+            }
+        }
+        findings
     }
 
     /// After every input: send what may go, open what may open, and finish
     /// when all is answered and every connection is closed.
     fn after_input(&mut self) {
+        self.settle_held();
+        self.resolve_senders();
         self.open_connections();
         // A greeted connection with nothing left to ask says goodbye.
         let done: Vec<ConnectionId> = self
@@ -853,12 +1190,13 @@ impl Session {
                 format!("Could not connect to {host} port {}: {reason}.", self.server.port),
             );
         }
-        let outcomes: Vec<(&str, &Outcome, Option<&Reply>)> = self
-            .probes
+        let answers: Vec<Answer> = self.probes[..self.relay_probes]
             .iter()
-            .filter_map(|p| p.result.as_ref().map(|r| (p.probe.name.as_str(), &r.outcome, r.reply.as_ref())))
+            .filter_map(|p| {
+                p.result.as_ref().map(|r| Answer { name: &p.probe.name, outcome: &r.outcome, reply: r.reply.as_ref() })
+            })
             .collect();
-        verdict::overall(&outcomes)
+        verdict::overall(&answers)
     }
 
     // ----- records --------------------------------------------------------
@@ -872,8 +1210,14 @@ impl Session {
         ProbeReport {
             id: state.probe.id.clone(),
             name: state.probe.name.clone(),
-            mail_from: state.probe.mail_from.clone(),
+            mail_from: state.sender.clone(),
             rcpt_to: state.probe.rcpt_to.clone(),
+            kind: state.probe.kind,
+            lands_at: state.probe.lands_at.clone(),
+            refused_sender: state
+                .refused_sender
+                .as_ref()
+                .map(|(mail_from, reply)| RefusedSender { mail_from: mail_from.clone(), reply: reply.summary() }),
             verdict: outcome.verdict(),
             code: reply.as_ref().map(|r| r.code),
             reply: reply.as_ref().map(Reply::summary),

@@ -90,6 +90,36 @@ impl Software {
             ],
         }
     }
+
+    /// What to change so that the server refuses mailboxes that do not exist
+    /// at RCPT time, instead of accepting them and bouncing later
+    /// (backscatter to forged senders).
+    pub fn catch_all_advice(self) -> &'static [&'static str] {
+        match self {
+            Software::Postfix => &[
+                "Keep smtpd_reject_unlisted_recipient = yes (the default) and make sure local_recipient_maps is not empty, so that unknown local users are refused with 550.",
+                "For virtual domains, list every mailbox in virtual_mailbox_maps or virtual_alias_maps; remove catch-all entries such as @example.org.",
+            ],
+            Software::Exim => &[
+                "In acl_smtp_rcpt, require verify = recipient for local domains (Debian's default config does), and remove catch-all redirect routers such as a wildcard alias file entry.",
+            ],
+            Software::Sendmail => &[
+                "Remove catch-all entries (@example.org) from virtusertable and make sure unknown local users are refused; FEATURE(`ldap_routing') and mailertable setups must look the user up before accepting.",
+            ],
+            Software::Exchange => &[
+                "Turn on recipient filtering (Set-RecipientFilterConfig -RecipientValidationEnabled $true) so that unknown recipients are refused at RCPT, and remove catch-all transport rules.",
+            ],
+            Software::OpenSmtpd => &[
+                "Match local delivery only for recipients in a table of real users (match for rcpt-to <users> …), not for any local part of the domain.",
+            ],
+            Software::Qmail => &[
+                "qmail accepts every local part by design; add a recipient check (the RCPTCHECK or validrcptto patch, or a qmail-spp plugin) so that unknown users are refused at RCPT.",
+            ],
+            Software::Other => &[
+                "Refuse mailboxes that do not exist during the SMTP dialogue (550 5.1.1 at RCPT) instead of accepting them and bouncing later: the bounces go to forged senders (backscatter) and get servers listed too.",
+            ],
+        }
+    }
 }
 
 #[cfg(test)]

@@ -62,10 +62,22 @@ pub enum Outcome {
     Accepted,
     /// RCPT answered 5xx.
     Denied,
+    /// RCPT answered 4xx in words that refuse relaying ("454 4.7.1 Relay
+    /// access denied", stock Postfix's `defer_unauth_destination`). A policy
+    /// that says the same on every retry: a refusal, with a temporary code.
+    RelayDeferred,
+    /// A probe about its sender got 5xx to MAIL: this sender may not send
+    /// through the server at all, so that relay path is refused.
+    SenderDenied,
+    /// RCPT answered 2xx, but the recipient lands at a place where the server
+    /// takes any local part (`catch_all`: a mailbox that cannot exist was
+    /// accepted there too), or where that could not be checked. It proves
+    /// nothing about relaying. `control` is the control recipient.
+    Unconfirmed { control: String, catch_all: bool },
     /// RCPT or MAIL answered 4xx: try again later (greylisting, deferral).
     Deferred { at: Stage },
-    /// MAIL answered 5xx, so the recipient was never tested. Permanent: this
-    /// sender can never relay, whatever the recipient.
+    /// MAIL answered 5xx to every sender tried, so the recipient was never
+    /// tested.
     SenderRefused,
     /// STARTTLS or AUTH required (530 and kin).
     Blocked { at: Stage },
@@ -106,8 +118,8 @@ impl fmt::Display for Stage {
 impl Outcome {
     pub fn verdict(&self) -> ProbeVerdict {
         match self {
-            Outcome::Accepted => ProbeVerdict::Accepted,
-            Outcome::Denied => ProbeVerdict::Denied,
+            Outcome::Accepted | Outcome::Unconfirmed { .. } => ProbeVerdict::Accepted,
+            Outcome::Denied | Outcome::RelayDeferred | Outcome::SenderDenied => ProbeVerdict::Denied,
             Outcome::Blocked { .. } => ProbeVerdict::Blocked,
             // A server that turns us away before any mail command cannot be
             // asked about relaying: like STARTTLS-only, we were stopped first.
@@ -132,6 +144,12 @@ impl Outcome {
         )
     }
 
+    /// Whether this outcome refuses relaying for good (or by a policy that
+    /// never changes its mind).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Outcome::Denied | Outcome::RelayDeferred | Outcome::SenderDenied)
+    }
+
     /// Classifies the reply to RCPT TO.
     pub fn from_rcpt(reply: &Reply) -> Outcome {
         if reply.needs_tls_or_auth() {
@@ -140,6 +158,8 @@ impl Outcome {
             Outcome::Accepted
         } else if reply.is_permanent() {
             Outcome::Denied
+        } else if is_relay_refusal(reply) {
+            Outcome::RelayDeferred
         } else {
             Outcome::Deferred { at: Stage::Recipient }
         }
@@ -164,11 +184,18 @@ impl Outcome {
         match self {
             Outcome::Accepted => format!("The server accepted an outside recipient from an outside sender{said}: it would relay this message."),
             Outcome::Denied => format!("The server refused to relay{said}: this is the answer you want."),
-            Outcome::Deferred { at: Stage::Recipient } if is_relay_deferral(reply) => format!(
-                "The server refused to relay, but only for now{said}: a temporary refusal is not a final no. Make it permanent (in Postfix: reject_unauth_destination instead of defer_unauth_destination)."
+            Outcome::RelayDeferred => format!(
+                "The server refused to relay{said}, with a temporary code: it says the same on every retry, so relaying is refused, but a permanent 5xx is the clearer answer (in Postfix: reject_unauth_destination instead of defer_unauth_destination)."
+            ),
+            Outcome::SenderDenied => format!("The server refused this sender for good{said}: it cannot relay through this server at all."),
+            Outcome::Unconfirmed { control, catch_all: true } => format!(
+                "The server accepted this recipient{said}, but it also accepted <{control}>, a mailbox that cannot exist: it takes any recipient there without checking, and would bounce this mail later. That proves nothing about relaying."
+            ),
+            Outcome::Unconfirmed { control, catch_all: false } => format!(
+                "The server accepted this recipient{said}, but whether it takes any recipient there could not be checked (the control <{control}> got no firm answer), so this acceptance is not proof of relaying."
             ),
             Outcome::Deferred { at } => format!("The server said \"not now\" {at}{said}, as greylisting does; the relay question stays open until it answers for good."),
-            Outcome::SenderRefused => format!("The server refused this sender{said}, so the recipient was never tested."),
+            Outcome::SenderRefused => format!("The server refused every sender we could use{said}, so the recipient was never tested."),
             Outcome::Blocked { .. } => format!("The server requires encryption (STARTTLS) or a login before it takes mail{said}, so relaying by strangers could not be tested in plain SMTP."),
             Outcome::Refused { at } => format!("The server turned the connection away {at}{said}; it will not talk to this checker."),
             Outcome::TimedOut { at } => format!("The server did not answer in time {at}."),
@@ -178,58 +205,90 @@ impl Outcome {
     }
 }
 
-/// A 4xx that says "relay access denied" in words: Postfix's
-/// `defer_unauth_destination` safety net, the default on fresh installs.
-/// The enhanced code alone does not tell: greylisting says 4.7.1 too.
-fn is_relay_deferral(reply: Option<&Reply>) -> bool {
-    reply.is_some_and(|r| r.is_transient() && r.text().to_ascii_lowercase().contains("relay"))
+/// A 4xx that refuses relaying in words: Postfix's `defer_unauth_destination`
+/// ("454 4.7.1 <…>: Relay access denied"), the default on fresh installs, or
+/// a "relaying denied" of another server. The enhanced code alone does not
+/// tell: greylisting says 4.7.1 too, and greylisting is a "not yet", not a no.
+pub fn is_relay_refusal(reply: &Reply) -> bool {
+    let text = reply.text().to_ascii_lowercase();
+    reply.is_transient()
+        && text.contains("relay")
+        && ["denied", "not permitted", "not allowed", "prohibited", "refused", "rejected"]
+            .iter()
+            .any(|w| text.contains(w))
+        && !text.contains("greylist")
+        && !text.contains("try again")
 }
 
-/// Combines the probes' outcomes into the audit's verdict and its reason.
+/// One relay attempt's answer, as the overall verdict weighs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer<'a> {
+    /// The probe's name, for people.
+    pub name: &'a str,
+    pub outcome: &'a Outcome,
+    /// The reply the outcome rests on.
+    pub reply: Option<&'a Reply>,
+}
+
+/// Combines the relay attempts' outcomes (never the controls') into the
+/// audit's verdict and its reason.
 ///
-/// - open: any probe was accepted;
-/// - inconclusive: some probe might still be accepted on another try
-///   (a 4xx, no answer, a lost connection) — 4xx is never "closed";
-/// - blocked: nothing was denied, and STARTTLS/AUTH (or a refusal to talk)
+/// - open: a probe was accepted, and the acceptance is evidence (the
+///   recipient is outside, or a mailbox that cannot exist is refused where
+///   it lands);
+/// - inconclusive: some probe might still be accepted on another try (a 4xx
+///   that is not a relay refusal, no answer, a lost connection), or an
+///   acceptance could not be confirmed or refuted;
+/// - blocked: nothing was refused, and STARTTLS/AUTH (or a refusal to talk)
 ///   stopped us before the question could be asked;
-/// - closed: at least one relay attempt was refused for good and none of
-///   the others can still succeed;
+/// - closed: relaying was refused and nothing else can still succeed;
+///   acceptances at a place that takes any recipient are named, not counted;
 /// - inconclusive otherwise (every sender refused: no recipient tested).
-pub fn overall(outcomes: &[(&str, &Outcome, Option<&Reply>)]) -> (Verdict, String) {
-    let total = outcomes.len();
-    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|(_, o, _)| f(o)).count();
-    let first = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().find(|(_, o, _)| f(o));
+pub fn overall(answers: &[Answer]) -> (Verdict, String) {
+    let total = answers.len();
+    let count = |f: &dyn Fn(&Outcome) -> bool| answers.iter().filter(|a| f(a.outcome)).count();
+    let first = |f: &dyn Fn(&Outcome) -> bool| answers.iter().find(|a| f(a.outcome)).copied();
     let reply_of = |r: Option<&Reply>| r.map(|r| format!(" ({})", r.summary())).unwrap_or_default();
 
     if total == 0 {
         return (Verdict::Inconclusive, "No probe could be run.".into());
     }
     let accepted = count(&|o| *o == Outcome::Accepted);
-    if let Some((name, _, reply)) = first(&|o| *o == Outcome::Accepted) {
+    if let Some(a) = first(&|o| *o == Outcome::Accepted) {
         let more = if accepted > 1 { format!(" {accepted} of {total} probes were accepted.") } else { String::new() };
         return (
             Verdict::Open,
-            format!("The server accepted mail for an outside domain from an outside sender in the probe \"{name}\"{}.{more}", reply_of(*reply)),
-        );
-    }
-    let denied = count(&|o| *o == Outcome::Denied);
-    let transient = count(&|o| o.is_transient());
-    let relay_deferrals = outcomes
-        .iter()
-        .filter(|(_, o, r)| matches!(o, Outcome::Deferred { at: Stage::Recipient }) && is_relay_deferral(*r))
-        .count();
-    if transient > 0 && relay_deferrals == transient {
-        let (_, _, reply) = first(&|o| o.is_transient()).unwrap();
-        return (
-            Verdict::Inconclusive,
             format!(
-                "Not an open relay right now, but the refusals are only temporary: {relay_deferrals} of {total} relay attempts got a 4xx reply{}, which means \"try again later\", never a final no. Make the refusal permanent (in Postfix: reject_unauth_destination instead of defer_unauth_destination).",
-                reply_of(*reply)
+                "The server accepted mail for an outside domain from an outside sender in the probe \"{}\"{}.{more}",
+                a.name,
+                reply_of(a.reply)
             ),
         );
     }
-    if let Some((name, outcome, reply)) = first(&|o| o.is_transient()) {
-        let what = outcome.explain(*reply);
+    if let Some(a) = first(&|o| matches!(o, Outcome::Unconfirmed { catch_all: false, .. })) {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "The server accepted the probe \"{}\"{}, and whether that is relaying could not be told: {} Run the check again.",
+                a.name,
+                reply_of(a.reply),
+                a.outcome.explain(None)
+            ),
+        );
+    }
+    let denied = count(&Outcome::is_refusal);
+    let transient = count(&Outcome::is_transient);
+    let no_sender = count(&|o| matches!(o, Outcome::SenderRefused | Outcome::SenderDenied));
+    if no_sender == total && count(&|o| *o == Outcome::SenderRefused) > 0 {
+        // Sender probes were refused, and no sender was left for the rest:
+        // not one recipient was ever asked.
+        return (
+            Verdict::Inconclusive,
+            "The server refused every sender we tried, so no recipient was ever tested.".into(),
+        );
+    }
+    if let Some(a) = first(&Outcome::is_transient) {
+        let what = a.outcome.explain(a.reply);
         let head = if denied > 0 {
             format!("Not an open relay as far as we could see ({denied} of {total} relay attempts were refused), but {transient} could not be finished")
         } else {
@@ -237,34 +296,49 @@ pub fn overall(outcomes: &[(&str, &Outcome, Option<&Reply>)]) -> (Verdict, Strin
         };
         return (
             Verdict::Inconclusive,
-            format!("{head}. First of them, \"{name}\": {what} Run the check again later."),
+            format!("{head}. First of them, \"{}\": {what} Run the check again later.", a.name),
         );
     }
     let blocked = count(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. }));
     if denied == 0 && blocked > 0 {
-        let (_, outcome, reply) = first(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. })).unwrap();
-        return (Verdict::Blocked, outcome.explain(*reply));
+        let a = first(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. })).expect("counted");
+        return (Verdict::Blocked, a.outcome.explain(a.reply));
     }
-    if denied > 0 {
-        let (_, _, reply) = first(&|o| *o == Outcome::Denied).unwrap();
-        let mut reason = if denied == total {
-            format!(
-                "Relaying is prohibited: all {total} relay attempts were refused{}. Your restrictions work.",
-                reply_of(*reply)
-            )
+    if denied == 0 {
+        let reason = if count(&|o| matches!(o, Outcome::Unconfirmed { .. })) > 0 {
+            "The server accepted some tricks, but only at places where it takes any recipient without checking, and refused nothing else we could ask: no firm answer."
         } else {
-            format!("Relaying is prohibited: {denied} of {total} relay attempts were refused{}.", reply_of(*reply))
+            "The server refused every sender we tried, so no recipient was ever tested."
         };
-        let refused_senders = count(&|o| *o == Outcome::SenderRefused);
-        if refused_senders > 0 {
-            reason.push_str(&format!(
-                " {refused_senders} more could not be tried because the server refused their sender for good."
-            ));
-        }
-        if blocked > 0 {
-            reason.push_str(&format!(" {blocked} more were stopped by a demand for STARTTLS or a login."));
-        }
-        return (Verdict::Closed, reason);
+        return (Verdict::Inconclusive, reason.into());
     }
-    (Verdict::Inconclusive, "The server refused every sender we tried, so no recipient was ever tested.".into())
+    let a = first(&|o| *o == Outcome::Denied || *o == Outcome::RelayDeferred).or_else(|| first(&Outcome::is_refusal));
+    let shown = reply_of(a.and_then(|a| a.reply));
+    let mut reason = if denied == total {
+        format!("Relaying is prohibited: all {total} relay attempts were refused{shown}. Your restrictions work.")
+    } else {
+        format!("Relaying is prohibited: {denied} of {total} relay attempts were refused{shown}.")
+    };
+    let deferred = count(&|o| *o == Outcome::RelayDeferred);
+    if deferred > 0 {
+        reason.push_str(&format!(
+            " {deferred} of these refusals used a temporary code (4xx), which the server repeats on every retry; a permanent 5xx is the clearer answer (in Postfix: reject_unauth_destination instead of defer_unauth_destination)."
+        ));
+    }
+    let unconfirmed = count(&|o| matches!(o, Outcome::Unconfirmed { catch_all: true, .. }));
+    if unconfirmed > 0 {
+        reason.push_str(&format!(
+            " {unconfirmed} more were accepted, but only where the server takes any recipient without checking (a mailbox that cannot exist was accepted there too): not proof of relaying, but a source of backscatter."
+        ));
+    }
+    let refused_senders = count(&|o| *o == Outcome::SenderRefused);
+    if refused_senders > 0 {
+        reason.push_str(&format!(
+            " {refused_senders} more could not be tried because the server refused every sender we could use."
+        ));
+    }
+    if blocked > 0 {
+        reason.push_str(&format!(" {blocked} more were stopped by a demand for STARTTLS or a login."));
+    }
+    (Verdict::Closed, reason)
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ms, postfix, postfix_without_pipelining, run, secs, Run, Script, HOST, PEER};
-use relay_core::{Config, Event, Outcome, ProbeVerdict, Stage, Verdict};
+use relay_core::{Config, Event, Outcome, ProbeKind, ProbeVerdict, Stage, Verdict};
 
 fn closed_postfix() -> Run {
     run(Config::default(), |_| postfix())
@@ -17,6 +17,7 @@ fn probe_commands(run: &Run, i: usize) -> String {
     run.report
         .probes
         .iter()
+        .chain(&run.report.controls)
         .filter(|p| p.connection as usize == i + 1)
         .map(|p| format!("RSET\r\nMAIL FROM:<{}>\r\nRCPT TO:<{}>\r\n", p.mail_from, p.rcpt_to))
         .collect()
@@ -153,14 +154,16 @@ fn greylisting_is_inconclusive_never_closed() {
 }
 
 #[test]
-fn deferring_postfix_is_inconclusive_and_told_how_to_fix_it() {
-    // Debian's stock defer_unauth_destination: the relay refusal, but 4xx.
+fn deferring_postfix_is_closed_and_told_how_to_make_it_permanent() {
+    // Debian's stock defer_unauth_destination: the relay refusal, but 4xx,
+    // the same on every retry. A refusal by policy, not greylisting.
     let run =
         run(Config::default(), |_| postfix().on("RCPT", "454 4.7.1 <relaycheck@example.net>: Relay access denied"));
 
-    assert_eq!(run.report.verdict, Verdict::Inconclusive);
-    assert_all(&run, ProbeVerdict::Inconclusive);
-    assert_reason(&run, &["only temporary", "454 4.7.1", "reject_unauth_destination"]);
+    assert_eq!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+    assert_all(&run, ProbeVerdict::Denied);
+    assert!(run.report.probes.iter().all(|p| p.outcome == Outcome::RelayDeferred));
+    assert_reason(&run, &["prohibited", "454 4.7.1", "temporary code", "reject_unauth_destination"]);
     assert!(run.probe("manual").explanation.contains("reject_unauth_destination"));
 }
 
@@ -394,16 +397,18 @@ fn a_connection_limit_of_two_is_lived_with() {
     // away at the banner; the session must go on one at a time and still
     // ask every probe.
     let run = run(Config::default(), |conn| match conn {
-        2..=5 => postfix().banner("421 4.7.0 mx.example.org Error: too many connections from 198.51.100.1"),
+        2..=7 => postfix().banner("421 4.7.0 mx.example.org Error: too many connections from 198.51.100.1"),
         _ => postfix(),
     });
 
-    for i in 2..=5 {
+    for i in 2..=7 {
         assert!(run.conns[i].transmits.is_empty(), "connection {i}: nothing is said after a 421 banner");
     }
-    // The probes meant for the four turned-away connections came later.
-    let late = run.report.probes.iter().filter(|p| p.connection > 6).count();
-    assert_eq!(late, run.report.probes.len() - 8, "all but the first two connections' probes were asked later");
+    // The first connection carried the manual test's group and the second
+    // the first controls; the groups meant for the six turned-away
+    // connections came later.
+    let late = run.report.probes.iter().filter(|p| p.connection > 8).count();
+    assert_eq!(late, run.report.probes.len() - 4, "all but the first connection's probes were asked later");
     assert_eq!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
     assert_all(&run, ProbeVerdict::Denied);
 }
@@ -460,7 +465,12 @@ fn refused_senders_cost_two_errors_and_still_stay_below_the_limit() {
     for (i, conn) in run.probing_conns() {
         assert!(conn.errors < 10, "connection {i} made {} errors", conn.errors);
     }
-    assert!(run.report.probes.iter().all(|p| p.outcome == Outcome::SenderRefused));
+    // A probe about its sender is answered by the refusal; every other one
+    // was never asked, since no sender was left to ask it with.
+    for p in &run.report.probes {
+        let want = if p.kind == ProbeKind::Sender { Outcome::SenderDenied } else { Outcome::SenderRefused };
+        assert_eq!(p.outcome, want, "{}", p.id);
+    }
     assert_eq!(run.report.verdict, Verdict::Inconclusive);
     assert_reason(&run, &["refused every sender"]);
 }

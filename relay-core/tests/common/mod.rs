@@ -64,7 +64,25 @@ pub struct Script {
     nth: Vec<(usize, Answer)>,
     /// Close the connection right after answering the n-th command.
     close_after: Option<usize>,
+    /// Close the connection without a word right after answering the n-th RCPT.
+    close_after_rcpts: Option<usize>,
+    /// Exim's `smtp_max_synprot_errors`: once more than `limit` replies with
+    /// one of `codes` were sent, answer the next such command with
+    /// `farewell` (or nothing at all) and close.
+    error_limit: Option<ErrorLimit>,
+    /// The answer to RCPT when no MAIL was accepted since the last RSET.
+    rcpt_without_mail: Option<String>,
+    /// Answers to RCPT by the end of the path (`@mx.example.org`), which
+    /// win over prefixes: a catch-all takes anything that ends there.
+    rcpt_endings: Vec<(String, String)>,
     latency: Duration,
+}
+
+#[derive(Clone, Debug)]
+struct ErrorLimit {
+    codes: Vec<String>,
+    limit: usize,
+    farewell: Option<String>,
 }
 
 impl Script {
@@ -76,6 +94,10 @@ impl Script {
             answers: Vec::new(),
             nth: Vec::new(),
             close_after: None,
+            close_after_rcpts: None,
+            error_limit: None,
+            rcpt_without_mail: None,
+            rcpt_endings: Vec::new(),
             latency: LATENCY,
         }
     }
@@ -128,6 +150,38 @@ impl Script {
         self
     }
 
+    /// Answer RCPT with `reply` when no MAIL was accepted since the last
+    /// RSET, as real servers do ("503 5.5.1 Error: need MAIL command").
+    pub fn rcpt_without_mail(mut self, reply: &str) -> Script {
+        self.rcpt_without_mail = Some(reply.into());
+        self
+    }
+
+    /// Answer every RCPT whose path ends with `ending` (`"@mx.example.org"`)
+    /// with `reply`, whatever comes before.
+    pub fn rcpt_ending(mut self, ending: &str, reply: &str) -> Script {
+        self.rcpt_endings.push((format!("{ending}>"), reply.into()));
+        self
+    }
+
+    /// Close without a word right after answering the `n`-th RCPT.
+    pub fn close_after_rcpts(mut self, n: usize) -> Script {
+        self.close_after_rcpts = Some(n);
+        self
+    }
+
+    /// Count replies whose code is one of `codes` (`"501 503"`); the one
+    /// that would make more than `limit` becomes `farewell` (a 421, or
+    /// `None` to say nothing), and the connection closes.
+    pub fn error_limit(mut self, codes: &str, limit: usize, farewell: Option<&str>) -> Script {
+        self.error_limit = Some(ErrorLimit {
+            codes: codes.split_whitespace().map(str::to_string).collect(),
+            limit,
+            farewell: farewell.map(str::to_string),
+        });
+        self
+    }
+
     fn set(&mut self, prefix: &str, answer: Answer) {
         self.answers.retain(|(p, _)| !p.eq_ignore_ascii_case(prefix));
         self.answers.push((prefix.to_string(), answer));
@@ -136,6 +190,11 @@ impl Script {
     fn answer(&self, n: usize, line: &str) -> Answer {
         if let Some((_, a)) = self.nth.iter().find(|(k, _)| *k == n) {
             return a.clone();
+        }
+        if verb(line) == "RCPT" {
+            if let Some((_, said)) = self.rcpt_endings.iter().find(|(end, _)| line.ends_with(end.as_str())) {
+                return Answer::Say(said.clone());
+            }
         }
         let matching = self
             .answers
@@ -202,6 +261,11 @@ pub struct ServerConn {
     pub commands: Vec<String>,
     /// 4xx and 5xx replies sent (Postfix slows down after 10 in a session).
     pub errors: usize,
+    /// Replies counted by the script's error limit.
+    pub limited_errors: usize,
+    pub rcpts_answered: usize,
+    /// Whether a MAIL was accepted since the last RSET.
+    in_transaction: bool,
     pub closed_by_server: Option<Duration>,
     pub closed_by_client: Option<Duration>,
     pipelining: bool,
@@ -264,10 +328,31 @@ impl Run {
     }
 }
 
+/// How the server's bytes reach the session: drivers differ here (one read
+/// per write, a byte at a time through a websocket bridge, a reset that
+/// swallows the last replies), and the audit's answer must not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Each write of the server arrives whole.
+    Whole,
+    /// Every byte arrives on its own.
+    Bytewise,
+    /// When the server closes, the replies of its last write are lost: a
+    /// close with unread input becomes a TCP reset, and a reset discards
+    /// what the client had not read yet.
+    ResetOnClose,
+}
+
 /// Runs a whole audit of [`HOST`] port 25 against the fake server; `script`
 /// gives the script of the n-th connection (0-based).
 pub fn run(config: Config, script: impl Fn(usize) -> Script) -> Run {
+    run_with(config, Delivery::Whole, script)
+}
+
+/// [`run`], with the server's bytes delivered as `delivery` says.
+pub fn run_with(config: Config, delivery: Delivery, script: impl Fn(usize) -> Script) -> Run {
     let mut h = Harness {
+        delivery,
         session: Session::new(config, HOST, 25, START),
         now: START,
         script,
@@ -300,6 +385,7 @@ pub fn run(config: Config, script: impl Fn(usize) -> Script) -> Run {
 }
 
 struct Harness<F> {
+    delivery: Delivery,
     session: Session,
     now: Duration,
     script: F,
@@ -392,6 +478,9 @@ impl<F: Fn(usize) -> Script> Harness<F> {
                     transmits: Vec::new(),
                     commands: Vec::new(),
                     errors: 0,
+                    limited_errors: 0,
+                    rcpts_answered: 0,
+                    in_transaction: false,
                     closed_by_server: None,
                     closed_by_client: None,
                     pipelining: false,
@@ -463,6 +552,9 @@ impl<F: Fn(usize) -> Script> Harness<F> {
 
         let mut reply = String::new();
         let mut answers = 0;
+        // Commands the server never read because it closed first: its close
+        // then becomes a reset.
+        let mut unread = false;
         while let Some(end) = conn.partial.windows(2).position(|w| w == b"\r\n") {
             let line: Vec<u8> = conn.partial.drain(..end + 2).take(end).collect();
             let line = String::from_utf8_lossy(&line).into_owned();
@@ -479,12 +571,43 @@ impl<F: Fn(usize) -> Script> Harness<F> {
             conn.unanswered += 1;
             let n = conn.commands.len();
             if conn.hung || conn.closing {
+                unread |= conn.closing;
                 continue;
             }
-            match conn.script.answer(n, &line) {
+            let mut answer = conn.script.answer(n, &line);
+            match (verb(&line).as_str(), &answer, &conn.script.rcpt_without_mail) {
+                ("RCPT", Answer::Say(_), Some(need)) if !conn.in_transaction => answer = Answer::Say(need.clone()),
+                ("MAIL", Answer::Say(said), _) => conn.in_transaction = said.starts_with('2'),
+                ("RSET", _, _) => conn.in_transaction = false,
+                _ => {}
+            }
+            match answer {
                 Answer::Hang => conn.hung = true,
                 Answer::Say(said) => {
+                    if let Some(limit) = &conn.script.error_limit {
+                        if limit.codes.iter().any(|c| said.starts_with(c.as_str())) {
+                            conn.limited_errors += 1;
+                            if conn.limited_errors > limit.limit {
+                                conn.closing = true;
+                                match &limit.farewell {
+                                    Some(farewell) => {
+                                        answers += 1;
+                                        conn.errors += 1;
+                                        reply.push_str(&crlf(farewell));
+                                    }
+                                    None => conn.hung = true,
+                                }
+                                continue;
+                            }
+                        }
+                    }
                     answers += 1;
+                    if verb(&line) == "RCPT" {
+                        conn.rcpts_answered += 1;
+                        if conn.script.close_after_rcpts == Some(conn.rcpts_answered) {
+                            conn.closing = true;
+                        }
+                    }
                     if said.starts_with('4') || said.starts_with('5') {
                         conn.errors += 1;
                     }
@@ -502,9 +625,25 @@ impl<F: Fn(usize) -> Script> Harness<F> {
             }
         }
         let (latency, closing) = (conn.script.latency, conn.closing);
-        if !reply.is_empty() {
-            let what = Happening::Bytes { data: reply.into_bytes(), answers, ends_banner: false };
-            self.schedule(now + latency, i, what);
+        let lost = closing && unread && self.delivery == Delivery::ResetOnClose;
+        if lost {
+            conn.unanswered -= answers.min(conn.unanswered);
+        }
+        if !reply.is_empty() && !lost {
+            let data = reply.into_bytes();
+            if self.delivery == Delivery::Bytewise {
+                let last = data.len() - 1;
+                for (k, byte) in data.into_iter().enumerate() {
+                    let counted = if k == last { answers } else { 0 };
+                    self.schedule(
+                        now + latency,
+                        i,
+                        Happening::Bytes { data: vec![byte], answers: counted, ends_banner: false },
+                    );
+                }
+            } else {
+                self.schedule(now + latency, i, Happening::Bytes { data, answers, ends_banner: false });
+            }
         }
         if closing && !self.timeline.values().any(|(c, h)| *c == i && matches!(h, Happening::Closed)) {
             self.schedule(now + latency, i, Happening::Closed);
@@ -518,4 +657,34 @@ fn crlf(lines: &str) -> String {
 
 fn verb(line: &str) -> String {
     line.split(' ').next().unwrap_or("").to_ascii_uppercase()
+}
+
+/// Stock Exim 4 as Debian ships it, refusing to relay: it refuses senders
+/// at domain literals and unqualified ones as syntax errors, refuses
+/// recipients with literals or odd syntax as syntax errors too, and drops a
+/// client after more than 3 syntax or protocol errors
+/// (`smtp_max_synprot_errors`), counting the 503 that a pipelined RCPT
+/// gets after a refused MAIL.
+pub fn exim() -> Script {
+    Script::silent()
+        .banner("220 mx.example.org ESMTP Exim 4.96 Sun, 29 Nov 2026 16:00:00 +0000")
+        .on("EHLO", "250-mx.example.org Hello relaycheck.invalid [198.51.100.1]\n250-SIZE 52428800\n250-8BITMIME\n250-PIPELINING\n250-PRDR\n250 HELP")
+        .on("HELO", "250 mx.example.org Hello relaycheck.invalid [198.51.100.1]")
+        .on("RSET", "250 Reset OK")
+        .on("MAIL", "250 OK")
+        .on("MAIL FROM:<relaycheck@[", "501 <relaycheck@[192.0.2.25]>: domain literals not allowed")
+        .on("MAIL FROM:<relaycheck>", "501 <relaycheck>: sender address must contain a domain")
+        .on("RCPT", "550 relay not permitted")
+        .on("RCPT TO:<postmaster@mx.example.org>", "250 Accepted")
+        .on("RCPT TO:<relaycheck-nx-", "550 Unrouteable address")
+        .on("RCPT TO:<relaycheck%example.net@[", "501 domain literals not allowed")
+        .on("RCPT TO:<relaycheck-nx-000000005eedc0de@[", "501 domain literals not allowed")
+        .on("RCPT TO:<relaycheck-nx-000000005eedc0de>", "501 recipient address must contain a domain")
+        .on("RCPT TO:<\"", "501 malformed address: quoted local part")
+        .on("RCPT TO:<example.net!", "501 recipient address must contain a domain")
+        .on("RCPT TO:<relaycheck@example.net@", "501 malformed address: @ may not follow relaycheck@example.net")
+        .on("RCPT TO:<@[", "501 domain literals not allowed")
+        .on("RCPT TO:<example.net!relaycheck@[", "501 domain literals not allowed")
+        .rcpt_without_mail("503 sender not yet given")
+        .error_limit("500 501 503", 3, Some("421 mx.example.org lost input connection: too many syntax or protocol errors"))
 }
