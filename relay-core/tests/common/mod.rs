@@ -17,6 +17,9 @@
 //! - it writes on a connection that is closed, or ends a transmit mid-line;
 //! - it finishes while a connection is still open on the server's side.
 
+// Each test file uses a part of the harness.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
