@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use crate::reply::Reply;
-use crate::report::Report;
+use crate::report::{ProbeReport, Report};
 use crate::software::Software;
 use crate::step::Tone;
+use crate::verdict::Outcome;
 
 /// A banner slower than this gets a word of warning: tarpits and broken
 /// reverse DNS show up here first.
@@ -109,4 +110,18 @@ pub(crate) fn greeting_refused(reply: &Reply) -> String {
 
 pub(crate) fn sender_accepted(sender: &str) -> String {
     format!("The server accepted the outside sender <{sender}>; the recipient decides.")
+}
+
+/// A probe's verdict in one word, as tables show it: "unconfirmed" for an
+/// acceptance that proves nothing, else the verdict itself.
+pub fn verdict_word(probe: &ProbeReport) -> &'static str {
+    match probe.outcome {
+        Outcome::Unconfirmed { .. } => "unconfirmed",
+        _ => match probe.verdict {
+            crate::verdict::ProbeVerdict::Accepted => "accepted",
+            crate::verdict::ProbeVerdict::Denied => "denied",
+            crate::verdict::ProbeVerdict::Inconclusive => "inconclusive",
+            crate::verdict::ProbeVerdict::Blocked => "blocked",
+        },
+    }
 }

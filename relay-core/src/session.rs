@@ -960,8 +960,7 @@ impl Session {
             }
             Fallback::Wait => {}
             Fallback::Nothing => {
-                let outcome =
-                    if reply.is_permanent() { Outcome::SenderRefused } else { Outcome::Deferred { at: Stage::Sender } };
+                let outcome = without_sender(&reply);
                 let state = &mut self.probes[p];
                 let refused = state.sender.clone();
                 state.refused_sender.get_or_insert_with(|| (refused, reply.clone()));
@@ -1012,9 +1011,7 @@ impl Session {
                 Fallback::Wait => {}
                 Fallback::Nothing => {
                     let reply = self.probes[p].refused_sender.as_ref().map(|(_, r)| r.clone());
-                    let permanent = reply.as_ref().is_some_and(Reply::is_permanent);
-                    let outcome =
-                        if permanent { Outcome::SenderRefused } else { Outcome::Deferred { at: Stage::Sender } };
+                    let outcome = reply.as_ref().map_or(Outcome::SenderRefused, without_sender);
                     let last = self.conns.last().map_or(ConnectionId(0), |c| c.id);
                     self.finish_probe(p, outcome, reply, last);
                 }
@@ -1288,6 +1285,16 @@ impl Session {
 
     fn is_first(&self, id: ConnectionId) -> bool {
         id.0 == 0
+    }
+}
+
+/// How a probe ends when no sender was left to ask its recipient with,
+/// after `reply` refused the last one.
+fn without_sender(reply: &Reply) -> Outcome {
+    match Outcome::from_mail(reply) {
+        Some(Outcome::Deferred { at }) => Outcome::Deferred { at },
+        Some(Outcome::Blocked { at }) => Outcome::Blocked { at },
+        _ => Outcome::SenderRefused,
     }
 }
 

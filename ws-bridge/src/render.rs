@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use relay_core::{ProbeVerdict, Report, Verdict};
+use relay_core::narration::verdict_word;
+use relay_core::{ProbeReport, ProbeVerdict, Report, Tone, Verdict};
 
 /// Whether to colour the output (a terminal, and NO_COLOR unset).
 #[derive(Clone, Copy)]
@@ -37,9 +38,9 @@ pub fn summary(report: &Report, style: Style) -> String {
                 [
                     (i + 1).to_string(),
                     p.id.clone(),
-                    format!("<{}>", p.mail_from),
+                    format!("<{}>{}", p.mail_from, if p.refused_sender.is_some() { "*" } else { "" }),
                     format!("<{}>", p.rcpt_to),
-                    p.verdict.to_string(),
+                    verdict_word(p).to_string(),
                     p.reply.clone().unwrap_or_else(|| p.explanation.clone()),
                 ]
             })
@@ -51,12 +52,12 @@ pub fn summary(report: &Report, style: Style) -> String {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let line = |row: &[String; 6], verdict: Option<ProbeVerdict>| {
+        let line = |row: &[String; 6], colour: Option<&str>| {
             let mut s = String::from("  ");
             for (i, cell) in row.iter().take(5).enumerate() {
                 let padded = format!("{cell:<w$}  ", w = widths[i]);
-                s.push_str(&match (i, verdict) {
-                    (4, Some(v)) => style.paint(probe_colour(v), &padded),
+                s.push_str(&match (i, colour) {
+                    (4, Some(c)) => style.paint(c, &padded),
                     _ => padded,
                 });
             }
@@ -65,7 +66,30 @@ pub fn summary(report: &Report, style: Style) -> String {
         };
         let _ = writeln!(out, "{}", line(&header, None));
         for (row, p) in rows.iter().zip(&report.probes) {
-            let _ = writeln!(out, "{}", line(row, Some(p.verdict)));
+            let _ = writeln!(out, "{}", line(row, Some(probe_colour(p))));
+        }
+        refused_senders(&mut out, &report.probes);
+    }
+    if !report.controls.is_empty() {
+        let _ = writeln!(out, "\nControls (not relay attempts: they tell whether an accepted trick proves anything):");
+        let width = report.controls.iter().map(|c| c.rcpt_to.chars().count() + 2).max().unwrap_or(0);
+        for c in &report.controls {
+            let answer = c.reply.clone().unwrap_or_else(|| c.explanation.clone());
+            let _ = writeln!(out, "  {:<width$}  {}", format!("<{}>", c.rcpt_to), answer);
+        }
+    }
+    if !report.findings.is_empty() {
+        let _ = writeln!(out, "\nFindings:");
+        for f in &report.findings {
+            let mark = match f.tone {
+                Tone::Bad => style.paint("31", "!"),
+                Tone::Warning => style.paint("33", "!"),
+                Tone::Good | Tone::Neutral => "-".to_string(),
+            };
+            let _ = writeln!(out, "  {mark} {}", f.text);
+            for a in &f.advice {
+                let _ = writeln!(out, "      {a}");
+            }
         }
     }
     let mut facts = Vec::new();
@@ -112,8 +136,30 @@ pub fn summary(report: &Report, style: Style) -> String {
     out
 }
 
-fn probe_colour(v: ProbeVerdict) -> &'static str {
-    match v {
+/// The footnote to the table's `*`: which senders were refused, so that
+/// the recipients were asked with another.
+fn refused_senders(out: &mut String, probes: &[ProbeReport]) {
+    let mut seen: Vec<(&str, &str, usize)> = Vec::new();
+    for r in probes.iter().filter(|p| p.kind != relay_core::ProbeKind::Sender).filter_map(|p| p.refused_sender.as_ref())
+    {
+        match seen.iter_mut().find(|(from, _, _)| *from == r.mail_from) {
+            Some(entry) => entry.2 += 1,
+            None => seen.push((&r.mail_from, &r.reply, 1)),
+        }
+    }
+    for (from, reply, n) in seen {
+        let _ = writeln!(
+            out,
+            "  * The server refused the sender <{from}> ({reply}), so {n} probe(s) asked their recipient again with the sender shown."
+        );
+    }
+}
+
+fn probe_colour(p: &ProbeReport) -> &'static str {
+    if matches!(p.outcome, relay_core::Outcome::Unconfirmed { .. }) {
+        return "33";
+    }
+    match p.verdict {
         ProbeVerdict::Accepted => "31",
         ProbeVerdict::Denied => "32",
         ProbeVerdict::Inconclusive | ProbeVerdict::Blocked => "33",

@@ -67,15 +67,21 @@ fn open_postfix_is_open_and_no_message_is_sent() {
 }
 
 #[test]
-fn debian_default_postfix_defers_and_is_inconclusive_with_advice() {
+fn debian_default_postfix_defers_and_is_closed_with_advice() {
+    // defer_unauth_destination: "454 4.7.1 Relay access denied" on every
+    // retry is a refusal by policy, with a temporary code.
     let postfix = Postfix::start(&[Policy::Deferring]);
     let addr = postfix.addr(Policy::Deferring);
     let (code, report) = check_json(addr);
-    assert_eq!(report["verdict"], "inconclusive", "{report:#}");
-    assert_eq!(code, Some(2));
+    assert_eq!(report["verdict"], "closed", "{report:#}");
+    assert_eq!(code, Some(0));
     let reason = report["reason"].as_str().unwrap();
-    assert!(reason.contains("temporary") && reason.contains("reject_unauth_destination"), "{reason}");
-    assert!(probes(&report).iter().all(|p| p["code"] == 454));
+    assert!(reason.contains("temporary code") && reason.contains("reject_unauth_destination"), "{reason}");
+    for p in probes(&report) {
+        assert_eq!(p["code"], 454, "{p:#}");
+        assert_eq!(p["verdict"], "denied", "{p:#}");
+        assert_eq!(p["outcome"]["kind"], "relay_deferred", "{p:#}");
+    }
 }
 
 #[test]
