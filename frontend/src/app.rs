@@ -11,6 +11,7 @@ use yew::prelude::*;
 use crate::components::advice::Advice;
 use crate::components::batch_summary::{BatchRow, BatchSummary};
 use crate::components::error_notice::ErrorNotice;
+use crate::components::findings::Findings;
 use crate::components::lab_targets::LabTargets;
 use crate::components::mx_hosts::MxHosts;
 use crate::components::probe_matrix::ProbeMatrix;
@@ -295,6 +296,7 @@ pub fn app() -> Html {
                     </section>
                 }
                 if let Some(report) = &state.report {
+                    <Findings report={report.clone()} />
                     <Advice report={report.clone()} />
                 }
                 if !state.probes.is_empty() {

@@ -17,6 +17,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// 64 random bits from std's hasher keys, which the OS seeds: enough for a
+/// mailbox name nobody can predict, without a crate for it.
+fn fresh_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
 /// What a connection's task tells the loop.
 enum Io {
     Connected(SocketAddr, OwnedWriteHalf),
@@ -37,6 +44,8 @@ pub async fn run(
 ) -> Report {
     let start = Instant::now();
     let per_address = (config.reply_timeout / addresses.len().max(1) as u32).max(Duration::from_secs(2));
+    // The control mailbox must not be guessable: a fresh random part per audit.
+    let config = Config { nonce: fresh_nonce(), ..config };
     let mut session = Session::new(config, host, port, Duration::ZERO);
     let (tx, mut rx) = mpsc::unbounded_channel::<(ConnectionId, Io)>();
     let mut writers: HashMap<ConnectionId, OwnedWriteHalf> = HashMap::new();

@@ -4,6 +4,7 @@
 pub mod advice;
 pub mod batch_summary;
 pub mod error_notice;
+pub mod findings;
 pub mod lab_targets;
 pub mod mx_hosts;
 pub mod probe_matrix;

@@ -30,13 +30,21 @@ pub fn probe_matrix(props: &Props) -> Html {
                     <tbody>
                         { for props.probes.iter().map(|p| {
                             let v = p.verdict.to_string();
+                            let word = relay_core::narration::verdict_word(p);
                             html! {
                                 <tr key={p.id.clone()} data-verdict={v.clone()} title={p.explanation.clone()}>
                                     <th scope="row">{ &p.name }</th>
-                                    <td data-label="MAIL FROM"><code>{ format!("<{}>", p.mail_from) }</code></td>
+                                    <td data-label="MAIL FROM">
+                                        <code>{ format!("<{}>", p.mail_from) }</code>
+                                        if let Some(refused) = &p.refused_sender {
+                                            <small class="refused-sender" title={refused.reply.clone()}>
+                                                { format!("asked again: <{}> was refused", refused.mail_from) }
+                                            </small>
+                                        }
+                                    </td>
                                     <td data-label="RCPT TO"><code>{ format!("<{}>", p.rcpt_to) }</code></td>
                                     <td data-label="Reply"><code>{ p.reply.clone().unwrap_or_default() }</code></td>
-                                    <td data-label="Verdict"><span class={classes!("badge", format!("v-{v}"))}>{ v }</span></td>
+                                    <td data-label="Verdict"><span class={classes!("badge", format!("v-{word}"))}>{ word }</span></td>
                                     <td data-label="Time" class="num">{ human_ms(p.elapsed_ms) }</td>
                                 </tr>
                             }

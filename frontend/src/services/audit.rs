@@ -36,6 +36,9 @@ impl AuditHandle {
         emit: Callback<AuditAction>,
     ) -> AuditHandle {
         let started = browser::now_ms();
+        // The control mailbox must not be guessable: a fresh random part per audit.
+        let nonce = (js_sys::Math::random() * 2f64.powi(53)) as u64;
+        let config = relay_core::Config { nonce, ..config };
         let session = Session::new(config, target.host.clone(), target.port, Duration::ZERO);
         let driver = Rc::new(RefCell::new(Driver {
             session,

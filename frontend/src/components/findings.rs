@@ -1,0 +1,55 @@
+//! What the audit noticed besides the verdict (a server that takes any
+//! recipient at its own name, postmaster refused, probes adapted to a
+//! nameless banner), and the control recipients those rest on.
+
+use relay_core::{Report, Tone};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub report: std::rc::Rc<Report>,
+}
+
+#[function_component(Findings)]
+pub fn findings(props: &Props) -> Html {
+    let r = &props.report;
+    if r.findings.is_empty() && r.controls.is_empty() {
+        return html! {};
+    }
+    let tone = |t: Tone| match t {
+        Tone::Good => "good",
+        Tone::Neutral => "neutral",
+        Tone::Warning => "warning",
+        Tone::Bad => "bad",
+    };
+    html! {
+        <section class="findings" data-testid="findings" aria-labelledby="findings-title">
+            <h2 id="findings-title">{ "Also noticed" }</h2>
+            if !r.findings.is_empty() {
+                <ul>
+                    { for r.findings.iter().map(|f| html! {
+                        <li class={classes!("finding", tone(f.tone))} data-finding={f.id.clone()}>
+                            <p>{ &f.text }</p>
+                            if !f.advice.is_empty() {
+                                <ul class="finding-advice">{ for f.advice.iter().map(|a| html! { <li>{ a }</li> }) }</ul>
+                            }
+                        </li>
+                    }) }
+                </ul>
+            }
+            if !r.controls.is_empty() {
+                <details class="controls">
+                    <summary>{ format!("Control recipients ({}): what tells whether an accepted trick proves anything", r.controls.len()) }</summary>
+                    <ul>
+                        { for r.controls.iter().map(|c| html! {
+                            <li data-control={c.id.clone()}>
+                                <code>{ format!("RCPT TO:<{}>", c.rcpt_to) }</code>{ " → " }
+                                <code>{ c.reply.clone().unwrap_or_else(|| c.explanation.clone()) }</code>
+                            </li>
+                        }) }
+                    </ul>
+                </details>
+            }
+        </section>
+    }
+}
