@@ -336,3 +336,46 @@ fn a_server_that_hangs_up_silently_after_its_error_limit_is_audited_to_the_end()
         assert_every_question_asked(&run);
     }
 }
+
+mod property {
+    use std::net::IpAddr;
+
+    use proptest::prelude::*;
+
+    use super::{assert_well_formed, drive_to_first_batch};
+
+    fn address() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u16; 8]>().prop_map(IpAddr::from)]
+    }
+
+    /// What a user may type as the host: a name, an address, or nonsense.
+    fn typed_host() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z0-9-]{1,20}(\\.[a-z0-9-]{1,20}){0,3}", address().prop_map(|a| a.to_string()), "[^\r\n ]{1,40}"]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// For any banner and any address, every command of the plan passes
+        /// the bridge's guard unchanged and every address literal in it is a
+        /// real address.
+        #[test]
+        fn every_command_is_well_formed_whatever_the_banner_says(
+            banner in "[^\r\n]{0,300}",
+            first_word in prop_oneof![
+                "[a-z0-9-]{1,63}",
+                "[a-z0-9-]{1,20}(\\.[a-z0-9-]{1,30}){1,4}",
+                "\\[[0-9.:a-fA-F]{1,40}\\]",
+                "[^\r\n ]{1,80}",
+            ],
+            host in typed_host(),
+            peer in address(),
+        ) {
+            let mut session = relay_core::Session::new(relay_core::Config::default(), host, 25, crate::common::START);
+            let line = format!("220 {first_word} {banner}");
+            for command in drive_to_first_batch(&mut session, &line, &peer.to_string()) {
+                assert_well_formed(&command);
+            }
+        }
+    }
+}
