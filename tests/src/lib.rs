@@ -6,8 +6,10 @@
 
 pub mod bridge;
 pub mod dns;
+pub mod exim;
 pub mod hostile;
 pub mod net;
+pub mod opensmtpd;
 pub mod postfix;
 pub mod sink;
 pub mod ws;
