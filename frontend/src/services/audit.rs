@@ -192,6 +192,11 @@ impl Driver {
                     Err(_) => self.session.handle_connect_failed(id, "the bridge named an unreadable address", now),
                 },
                 Ok(BridgeEvent::Error { message, .. }) => {
+                    // The bridge said why this connection will not be made
+                    // (a limit, most often): its close is no surprise.
+                    if let Some(socket) = self.sockets.get_mut(&id) {
+                        socket.told_why = true;
+                    }
                     if self.address.is_none() {
                         // The bridge refused the very first connection: its
                         // sentence is the answer (private address, unknown host…).
