@@ -37,7 +37,7 @@ use libfuzzer_sys::fuzz_target;
 use relay_core::{Command, Config, ConnectionId, Decision, Event, Guard, GuardLimits, Session};
 
 const START: Duration = Duration::from_secs(1_000);
-/// More than the session could ever ask for: 6 groups, 4 spares, refunds.
+/// More than the session could ever ask for: its hard cap is 60.
 const MAX_CONNECTIONS: usize = 64;
 
 const CANNED: &[&[u8]] = &[

@@ -11,8 +11,9 @@
 //! - [`capabilities`]: EHLO extensions in plain words;
 //! - [`probe`]: the relay tricks tried;
 //! - [`verdict`]: what the answers mean; [`finding`]: what else was noticed;
-//! - [`session`] (with the private `connection` and `schedule`): the dialogue,
-//!   which connection asks what, and what the server taught us about its limits;
+//! - [`session`] (with the private `connection`, `schedule` and `senders`): the
+//!   dialogue, which connection asks what, and what the server taught us about
+//!   its limits and our senders;
 //! - [`narration`]: the sentences every driver shows, and how times are written;
 //! - [`step`], [`transcript`], [`report`]: what is shown and saved;
 //! - [`software`]: which MTA answered, and advice for it;
@@ -32,6 +33,7 @@ pub mod reply;
 pub mod reply_parser;
 pub mod report;
 mod schedule;
+mod senders;
 pub mod session;
 pub mod software;
 pub mod step;

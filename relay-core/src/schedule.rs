@@ -15,6 +15,12 @@ use crate::config::Config;
 /// once, and once more after a drop.
 pub(crate) const MAX_ATTEMPTS: u8 = 2;
 
+/// No audit opens more connections than this, whatever the server does: a
+/// server that drops every connection after one probe and refuses our
+/// senders would otherwise be worth about 150. What is left then ends "lost",
+/// and the verdict says so.
+pub(crate) const HARD_CAP: usize = 60;
+
 /// What the scheduler says about opening one more connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Opening {
@@ -99,7 +105,7 @@ impl Schedule {
             Opening::Nothing
         } else if active >= self.parallel {
             Opening::Wait
-        } else if opened >= self.max_connections {
+        } else if opened >= self.max_connections.min(HARD_CAP) {
             if active == 0 {
                 Opening::Exhausted
             } else {

@@ -24,13 +24,14 @@ use crate::capabilities::Capabilities;
 use crate::command::Command;
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, Outgoing, Phase, Purpose};
-use crate::finding::Finding;
+use crate::finding::{self, Finding};
 use crate::narration::{self, ms};
 use crate::probe::{self, PlanInput, Probe, ProbeKind};
 use crate::reply::Reply;
 use crate::reply_parser::{ReplyError, ReplyLimits};
 use crate::report::{ProbeReport, RefusedSender, Report, Server, Timings};
 use crate::schedule::{Opening, Schedule, MAX_ATTEMPTS};
+use crate::senders::{Fallback, SenderStatus, Senders};
 use crate::software::Software;
 use crate::step::{Step, StepKind, Tone};
 use crate::transcript::{Direction, TranscriptLine};
@@ -162,22 +163,6 @@ impl ProbeState {
     }
 }
 
-/// What the server said about a sender, learned from any probe's MAIL.
-#[derive(Clone, Debug)]
-enum SenderStatus {
-    Accepted,
-    Refused(Reply),
-}
-
-/// Which sender a probe whose own sender was refused goes on with.
-enum Fallback {
-    Use(String),
-    /// A candidate's MAIL is still unanswered.
-    Wait,
-    /// Every candidate was refused.
-    Nothing,
-}
-
 /// How the audit ended.
 struct Finish {
     at: Duration,
@@ -230,7 +215,7 @@ pub struct Session {
     /// How many of `probes` are relay attempts.
     relay_probes: usize,
     /// What the server said to each sender so far.
-    senders: Vec<(String, SenderStatus)>,
+    senders: Senders,
     /// Whether the banner's name could not stand for the server's name.
     adapted: bool,
     planned: bool,
@@ -261,7 +246,7 @@ impl Session {
             server: Server { host: host.into(), port, ..Server::default() },
             probes: Vec::new(),
             relay_probes: 0,
-            senders: Vec::new(),
+            senders: Senders::default(),
             adapted: false,
             planned: false,
             schedule: Schedule::new(&config, planned),
@@ -410,13 +395,16 @@ impl Session {
             None => self.decide(),
         };
         let end = self.finished.as_ref().map_or(self.now, |f| f.at);
+        let probes: Vec<ProbeReport> = (0..self.relay_probes).map(|i| self.probe_report(i)).collect();
+        let controls: Vec<ProbeReport> = (self.relay_probes..self.probes.len()).map(|i| self.probe_report(i)).collect();
+        let findings = self.findings(&probes, &controls);
         Report {
             verdict,
             reason,
             server: self.server.clone(),
-            probes: (0..self.relay_probes).map(|i| self.probe_report(i)).collect(),
-            controls: (self.relay_probes..self.probes.len()).map(|i| self.probe_report(i)).collect(),
-            findings: self.findings(),
+            probes,
+            controls,
+            findings,
             steps: self.steps.clone(),
             transcript: self.transcript.clone(),
             timings: self.timings.clone(),
@@ -498,7 +486,7 @@ impl Session {
                 self.probes[p].mail_reply = Some(reply.clone());
                 let refused = Outcome::from_mail(&reply);
                 let sender = self.probes[p].sender.clone();
-                self.learn_sender(&sender, &reply);
+                self.senders.learn(&sender, &reply);
                 if p == 0 {
                     let (tone, meaning) = match &refused {
                         None => (Tone::Neutral, narration::sender_accepted(&sender)),
@@ -896,20 +884,6 @@ impl Session {
 
     // ----- senders and controls -------------------------------------------
 
-    fn learn_sender(&mut self, sender: &str, reply: &Reply) {
-        let status = if reply.is_positive() { SenderStatus::Accepted } else { SenderStatus::Refused(reply.clone()) };
-        match self.senders.iter_mut().find(|(s, _)| s == sender) {
-            // Once accepted, a sender is usable, whatever a later try said.
-            Some((_, SenderStatus::Accepted)) => {}
-            Some((_, known)) => *known = status,
-            None => self.senders.push((sender.to_string(), status)),
-        }
-    }
-
-    fn sender_status(&self, sender: &str) -> Option<&SenderStatus> {
-        self.senders.iter().find(|(s, _)| s == sender).map(|(_, status)| status)
-    }
-
     /// MAIL was refused (or deferred) for probe `p`. A probe about its sender
     /// has its answer; any other goes on with a sender the server takes.
     fn sender_refused(&mut self, p: usize, outcome: Outcome, reply: Reply, id: ConnectionId) {
@@ -950,7 +924,7 @@ impl Session {
         if state.probe.kind == ProbeKind::Sender || state.result.is_some() {
             return;
         }
-        let Some(SenderStatus::Refused(reply)) = self.sender_status(&state.sender).cloned() else { return };
+        let Some(SenderStatus::Refused(reply)) = self.senders.status(&state.sender).cloned() else { return };
         match self.fallback_for(p, std::slice::from_ref(&state.sender)) {
             Fallback::Use(sender) => {
                 let state = &mut self.probes[p];
@@ -975,23 +949,13 @@ impl Session {
     /// asked is waited for.
     fn fallback_for(&self, p: usize, also_refused: &[String]) -> Fallback {
         let outside = format!("{}@{}", self.config.local_part, self.config.from_domain);
-        let state = &self.probes[p];
-        for candidate in [outside, String::new()] {
-            if state.refused.contains(&candidate) || also_refused.contains(&candidate) {
-                continue;
-            }
-            match self.sender_status(&candidate) {
-                Some(SenderStatus::Accepted) => return Fallback::Use(candidate),
-                Some(SenderStatus::Refused(_)) => continue,
-                None => {
-                    let being_asked = self.probes.iter().enumerate().any(|(q, other)| {
-                        q != p && other.result.is_none() && !other.needs_sender && other.sender == candidate
-                    });
-                    return if being_asked { Fallback::Wait } else { Fallback::Use(candidate) };
-                }
-            }
-        }
-        Fallback::Nothing
+        let refused: Vec<String> = self.probes[p].refused.iter().chain(also_refused).cloned().collect();
+        self.senders.fallback([outside, String::new()], &refused, |candidate| {
+            self.probes
+                .iter()
+                .enumerate()
+                .any(|(q, other)| q != p && other.result.is_none() && !other.needs_sender && other.sender == candidate)
+        })
     }
 
     /// Probes whose sender was refused go on as soon as a sender is known;
@@ -1042,80 +1006,6 @@ impl Session {
             self.probes[p].held = None;
             self.finish_probe(p, outcome, held.reply, held.connection);
         }
-    }
-
-    /// What the controls and the plan showed besides the verdict.
-    fn findings(&self) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        let software = self.server.software;
-        for c in self.probes.iter().filter(|c| c.is_control()) {
-            let Some(result) = &c.result else { continue };
-            let said = result.reply.as_ref().map(|r| format!(" ({})", r.summary())).unwrap_or_default();
-            let accepted = result.outcome.verdict() == ProbeVerdict::Accepted;
-            match &c.probe.lands_at {
-                Some(place) if accepted => {
-                    let place =
-                        if place.is_empty() { "a bare local part (no domain)".to_string() } else { place.clone() };
-                    let tricks: Vec<&str> = self.probes[..self.relay_probes]
-                        .iter()
-                        .filter(|p| p.probe.lands_at == c.probe.lands_at)
-                        .filter(|p| matches!(p.result.as_ref().map(|r| &r.outcome), Some(Outcome::Unconfirmed { .. })))
-                        .map(|p| p.probe.id.as_str())
-                        .collect();
-                    let counted = if tricks.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " The tricks accepted there ({}) are therefore not counted as relaying.",
-                            tricks.join(", ")
-                        )
-                    };
-                    findings.push(Finding {
-                        id: "accepts-any-recipient".into(),
-                        tone: Tone::Warning,
-                        text: format!(
-                            "The server accepts mail for any recipient at {place}: it took <{}>, a mailbox that cannot exist{said}. It checks recipients only later and bounces what it cannot deliver; those bounces go to forged senders (backscatter), which gets servers black-listed too.{counted}",
-                            c.probe.rcpt_to
-                        ),
-                        advice: software.catch_all_advice().iter().map(|s| s.to_string()).collect(),
-                    });
-                }
-                None if !accepted && result.reply.is_some() => {
-                    let name = c.probe.rcpt_to.trim_start_matches("postmaster@");
-                    findings.push(Finding {
-                        id: "postmaster-refused".into(),
-                        tone: Tone::Neutral,
-                        text: format!(
-                            "The server refused <{}>{said}. RFC 5321 §4.5.1 requires every domain a server takes mail for to accept postmaster; if {name}, the name in its banner, is not one of them, this is expected.",
-                            c.probe.rcpt_to
-                        ),
-                        advice: Vec::new(),
-                    });
-                }
-                _ => {}
-            }
-        }
-        if self.adapted {
-            if let Some(address) = self.address {
-                let banner_name = self
-                    .server
-                    .banner
-                    .as_deref()
-                    .and_then(|b| b.get(4..))
-                    .and_then(|b| b.split_whitespace().next())
-                    .unwrap_or("");
-                findings.push(Finding {
-                    id: "probes-adapted".into(),
-                    tone: Tone::Neutral,
-                    text: format!(
-                        "The banner's first word \"{banner_name}\" is not a domain name of two labels or more, so the probes that need the server's name used its address [{address}] instead: {}.",
-                        probe::USES_SERVER_NAME.join(", ")
-                    ),
-                    advice: Vec::new(),
-                });
-            }
-        }
-        findings
     }
 
     /// After every input: send what may go, open what may open, and finish
@@ -1197,6 +1087,15 @@ impl Session {
     }
 
     // ----- records --------------------------------------------------------
+
+    fn findings(&self, probes: &[ProbeReport], controls: &[ProbeReport]) -> Vec<Finding> {
+        let mut findings = finding::from_controls(probes, controls, self.server.software);
+        if let (true, Some(address)) = (self.adapted, self.address) {
+            let banner = self.server.banner.as_deref().unwrap_or_default();
+            findings.push(finding::probes_adapted(banner, address));
+        }
+        findings
+    }
 
     fn probe_report(&self, p: usize) -> ProbeReport {
         let state = &self.probes[p];
