@@ -108,6 +108,13 @@ pub(crate) fn greeting_refused(reply: &Reply) -> String {
     format!("The server refused both EHLO and HELO ({}).", reply.summary())
 }
 
+pub(crate) fn sender_refused(sender: &str, reply: &Reply) -> String {
+    format!(
+        "The server refused the sender <{sender}> ({}); that says nothing about relaying, so the recipient is asked again with a sender it takes.",
+        reply.summary()
+    )
+}
+
 pub(crate) fn sender_accepted(sender: &str) -> String {
     format!("The server accepted the outside sender <{sender}>; the recipient decides.")
 }

@@ -490,7 +490,10 @@ impl Session {
                 if p == 0 {
                     let (tone, meaning) = match &refused {
                         None => (Tone::Neutral, narration::sender_accepted(&sender)),
-                        Some(o) => (Tone::Warning, o.explain(Some(&reply))),
+                        Some(o) if self.probes[p].probe.kind == ProbeKind::Sender => {
+                            (Tone::Warning, o.explain(Some(&reply)))
+                        }
+                        Some(_) => (Tone::Warning, narration::sender_refused(&sender, &reply)),
                     };
                     self.probe_step(StepKind::Sender, id, p, &out, &reply, (tone, meaning));
                 }
