@@ -129,6 +129,12 @@ pub enum ErrorCode {
     TooManySessionsFromYou,
     RateLimited,
     DestinationRateLimited,
+    /// As many connections to this mail server (or its /64) are open as the
+    /// bridge allows, from everyone together.
+    DestinationBusy,
+    /// The request named a Host the bridge does not answer to (a
+    /// DNS-rebinding page, or a misconfigured proxy).
+    HostNotAllowed,
     IdleTimeout,
     SessionTooLong,
     ByteLimit,
@@ -141,7 +147,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadRequest,
         ErrorCode::OriginNotAllowed,
         ErrorCode::PortNotAllowed,
@@ -154,6 +160,8 @@ impl ErrorCode {
         ErrorCode::TooManySessionsFromYou,
         ErrorCode::RateLimited,
         ErrorCode::DestinationRateLimited,
+        ErrorCode::DestinationBusy,
+        ErrorCode::HostNotAllowed,
         ErrorCode::IdleTimeout,
         ErrorCode::SessionTooLong,
         ErrorCode::ByteLimit,
@@ -179,6 +187,8 @@ impl ErrorCode {
             ErrorCode::TooManySessionsFromYou => "too_many_sessions_from_you",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::DestinationRateLimited => "destination_rate_limited",
+            ErrorCode::DestinationBusy => "destination_busy",
+            ErrorCode::HostNotAllowed => "host_not_allowed",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::SessionTooLong => "session_too_long",
             ErrorCode::ByteLimit => "byte_limit",
@@ -213,6 +223,10 @@ impl ErrorCode {
             ErrorCode::DestinationRateLimited => {
                 "This mail server has been audited too often in a short time; try again later."
             }
+            ErrorCode::DestinationBusy => {
+                "The bridge already holds as many connections to this mail server as it allows; try again in a minute."
+            }
+            ErrorCode::HostNotAllowed => "This bridge does not answer to the name the request was sent to.",
             ErrorCode::IdleTimeout => "Nothing was said for too long, so the bridge ended the session.",
             ErrorCode::SessionTooLong => "The session lasted as long as the bridge allows, so it ended it.",
             ErrorCode::ByteLimit => "The session carried as many bytes as the bridge allows, so it ended it.",

@@ -108,12 +108,35 @@ impl Drop for Bridge {
 
 /// A plain HTTP GET on loopback: status code and body.
 pub fn http_get(url: &str) -> (u16, String) {
+    http_request("GET", url, &[], "")
+}
+
+/// `POST url` with a JSON body, as an API client sends it: status and body.
+pub fn http_post_json(url: &str, json: &str) -> (u16, String) {
+    http_request("POST", url, &[("Content-Type", "application/json")], json)
+}
+
+/// One HTTP/1.1 request on loopback with extra `headers` (a `Host` header
+/// among them replaces the default): status code and body.
+pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
     let mut stream = std::net::TcpStream::connect(host).expect("connect to bridge");
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {host}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method != "GET" || !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read response");
     let text = String::from_utf8_lossy(&response).into_owned();

@@ -88,6 +88,16 @@ impl WsSession {
         self.socket.send(Message::Binary(bytes.to_vec().into())).await.expect("send to bridge");
     }
 
+    /// A text frame: the bridge reads nothing from those.
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::Text(text.to_string().into())).await.expect("send to bridge");
+    }
+
+    /// A websocket ping.
+    pub async fn ping(&mut self) {
+        self.socket.send(Message::Ping(b"are you there".to_vec().into())).await.expect("send to bridge");
+    }
+
     /// Closes from the page's side.
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;

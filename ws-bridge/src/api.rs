@@ -1,14 +1,18 @@
 //! The hosted JSON API: the same engine, run server-side under the same
 //! policy and limits as websocket sessions.
 //!
-//! - `GET /api/check?host=&port=` → the report of `ws-bridge check --json`
+//! - `POST /api/check` with `{"host":…,"port":…}` → the report of
+//!   `ws-bridge check --json`; every connection it opens passes the same
+//!   destination function and limits as a websocket session
+//!   ([`crate::destination`])
 //! - `GET /api/mx?domain=` → MX hosts, their addresses, and whether the
 //!   policy lets the bridge reach each
 //! - `GET /api/lab` → the built-in lab's targets, when `--lab` is on
 //! - `GET /healthz`, `GET /metrics`
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,45 +22,148 @@ use relay_core::{Config, ErrorCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::App;
 use relay_core::wire::sentence;
+use tokio::net::TcpStream;
 
+use crate::app::App;
+use crate::audit::Dial;
+use crate::destination::{self, DestinationError};
+use crate::limits::DestinationPermit;
+
+/// The body of `POST /api/check`.
 #[derive(Deserialize)]
 pub struct CheckParams {
     host: Option<String>,
-    port: Option<String>,
+    /// A number or a string of digits; 25 when left out.
+    port: Option<serde_json::Value>,
     from_domain: Option<String>,
     to_domain: Option<String>,
 }
 
 /// An API error: a stable code, a sentence, and a fitting HTTP status.
+/// Every refusal is counted in `/metrics` by its code.
+fn refuse(app: &App, code: ErrorCode, message: impl Into<String>) -> Response {
+    app.metrics.refused(code.as_str());
+    error(code, message)
+}
+
 fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     let status = match code {
         ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
         ErrorCode::OriginNotAllowed | ErrorCode::PortNotAllowed | ErrorCode::AddressDenied => StatusCode::FORBIDDEN,
+        ErrorCode::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
         ErrorCode::TooManySessions
         | ErrorCode::TooManySessionsFromYou
         | ErrorCode::RateLimited
-        | ErrorCode::DestinationRateLimited => StatusCode::TOO_MANY_REQUESTS,
+        | ErrorCode::DestinationRateLimited
+        | ErrorCode::DestinationBusy => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::UnknownHost | ErrorCode::NoAddress => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::SessionTooLong => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::BAD_GATEWAY,
     };
     (status, Json(json!({ "error": { "code": code.as_str(), "message": message.into() } }))).into_response()
 }
 
+/// `GET /api/check` is refused: an `<img>` or a link on any site could
+/// otherwise make each of its visitors run an audit.
+pub async fn check_get(State(app): State<Arc<App>>) -> Response {
+    let mut response = refuse(
+        &app,
+        ErrorCode::BadRequest,
+        "Ask for a hosted audit with POST /api/check and a JSON body such as {\"host\":\"mx.example.org\",\"port\":25}.",
+    );
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response
+}
+
+/// A hosted audit's connections: each one charged to the client's rate
+/// (the first was charged when the request was admitted) and passed
+/// through the bridge's destination function, as a websocket session is.
+struct HostedDial {
+    app: Arc<App>,
+    client: IpAddr,
+    host: String,
+    port: u16,
+    dialled: AtomicUsize,
+    connected: AtomicUsize,
+    /// The first refusal by a limit, for the answer when nothing connected.
+    refusal: Mutex<Option<DestinationError>>,
+}
+
+impl Dial for HostedDial {
+    type Hold = DestinationPermit;
+
+    async fn dial(&self, targets: Vec<SocketAddr>) -> Result<(TcpStream, SocketAddr, DestinationPermit), String> {
+        let ips: Vec<IpAddr> = targets.iter().map(SocketAddr::ip).collect();
+        let result = if self.dialled.fetch_add(1, Ordering::SeqCst) > 0 {
+            match self.app.limits.charge_client(self.client) {
+                Ok(()) => self.app.connect(&self.host, self.port, &ips).await,
+                Err(code) => Err(DestinationError::Limited(code)),
+            }
+        } else {
+            self.app.connect(&self.host, self.port, &ips).await
+        };
+        match result {
+            Ok(c) => {
+                self.connected.fetch_add(1, Ordering::SeqCst);
+                Ok((c.stream, c.peer, c.permit))
+            }
+            Err(e) => {
+                let sentence = e.sentence();
+                if let DestinationError::Limited(code) = e {
+                    self.app.metrics.refused(code.as_str());
+                    self.refusal.lock().expect("refusal").get_or_insert(e);
+                }
+                Err(sentence)
+            }
+        }
+    }
+}
+
+/// `POST /api/check` with a JSON body `{"host":…, "port":…,
+/// "from_domain":…, "to_domain":…}`. A JSON body cannot be sent across
+/// sites without a CORS preflight, which the bridge never grants; a
+/// request that names another site's page as its Origin is refused too.
 pub async fn check(
-    Query(params): Query<CheckParams>,
-    headers: HeaderMap,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let client = app.client_ip(peer.ip(), &headers);
-    let host = params.host.unwrap_or_default().trim().trim_start_matches('[').trim_end_matches(']').to_string();
-    let Some(port) =
-        params.port.as_deref().map_or(Some(25), |p| p.trim().parse::<u16>().ok()).filter(|_| !host.is_empty())
-    else {
-        return error(ErrorCode::BadRequest, "Give the mail server as ?host=NAME&port=25.");
+    if !app.origin_allowed(&headers) {
+        return refuse(&app, ErrorCode::OriginNotAllowed, ErrorCode::OriginNotAllowed.default_message());
+    }
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    if !json_body {
+        let mut response = refuse(
+            &app,
+            ErrorCode::BadRequest,
+            "Send the audit's parameters as a JSON body (Content-Type: application/json).",
+        );
+        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return response;
+    }
+    let params: CheckParams = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return refuse(&app, ErrorCode::BadRequest, sentence(&format!("the body is not the JSON expected: {e}")))
+        }
+    };
+    let port = match &params.port {
+        None => None,
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => Some(String::new()),
+    };
+    let (host, port) = match destination::parse(params.host.as_deref(), port.as_deref()) {
+        Ok(hp) => hp,
+        Err(e) => return refuse(&app, e.code(), e.sentence()),
     };
     let defaults = Config::default();
     let config = Config {
@@ -66,21 +173,48 @@ pub async fn check(
         ..defaults
     };
     if let Err(e) = config.validate() {
-        return error(ErrorCode::BadRequest, sentence(&e.to_string()));
+        return refuse(&app, ErrorCode::BadRequest, sentence(&e.to_string()));
     }
     let _permit = match app.limits.admit(client) {
         Ok(p) => p,
-        Err(code) => {
-            app.metrics.refused(code.as_str());
-            return error(code, code.default_message());
+        Err(code) => return refuse(&app, code, code.default_message()),
+    };
+    let target = match app.destination(&host, port).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::info!(%client, outcome = e.code().as_str(), detail = %e.log_detail(), "hosted audit refused");
+            return refuse(&app, e.code(), e.sentence());
         }
     };
-    let addresses = match checked_addresses(&app, &host, port).await {
-        Ok(a) => a,
-        Err(response) => return response,
-    };
+    let addresses: Vec<SocketAddr> = target.resolved.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
     let destination = addresses[0];
-    let report = crate::audit::run(config, &host, port, addresses, |_| {}).await;
+    let dial = Arc::new(HostedDial {
+        app: Arc::clone(&app),
+        client,
+        host: host.clone(),
+        port,
+        dialled: AtomicUsize::new(0),
+        connected: AtomicUsize::new(0),
+        refusal: Mutex::new(None),
+    });
+    // The audit runs in a task of its own, aborted with every connection
+    // it holds if this request is dropped (the client went away) or the
+    // audit outlives a session's lifetime.
+    let lifetime = app.limits.config.session_lifetime;
+    let mut audit = {
+        let dial = Arc::clone(&dial);
+        AbortOnDrop(tokio::spawn(async move { crate::audit::run(config, &host, port, addresses, dial, |_| {}).await }))
+    };
+    let report = match tokio::time::timeout(lifetime, &mut audit.0).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(_)) => return refuse(&app, ErrorCode::Internal, ErrorCode::Internal.default_message()),
+        Err(_) => return refuse(&app, ErrorCode::SessionTooLong, ErrorCode::SessionTooLong.default_message()),
+    };
+    if dial.connected.load(Ordering::SeqCst) == 0 {
+        if let Some(e) = dial.refusal.lock().expect("refusal").take() {
+            return error(e.code(), e.sentence());
+        }
+    }
     let verdict = match report.verdict {
         relay_core::Verdict::Open => "open",
         relay_core::Verdict::Closed => "closed",
@@ -99,30 +233,13 @@ pub async fn check(
     Json(report).into_response()
 }
 
-/// Resolves and checks `host` exactly as a websocket session does.
-async fn checked_addresses(app: &App, host: &str, port: u16) -> Result<Vec<SocketAddr>, Response> {
-    if let Err(e) = app.policy.check_port(port) {
-        if !app.policy.is_allow_target(host, port) {
-            app.metrics.refused(ErrorCode::PortNotAllowed.as_str());
-            return Err(error(ErrorCode::PortNotAllowed, sentence(&e.to_string())));
-        }
+/// A task aborted when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
-    let resolved = app.resolver.lookup_ip(host).await.map_err(|e| {
-        app.metrics.refused(e.error_code().as_str());
-        error(e.error_code(), sentence(&e.to_string()))
-    })?;
-    let checked = app.policy.check(host, port, &resolved).map_err(|e| {
-        let code = if e.code() == "no_address" { ErrorCode::NoAddress } else { ErrorCode::AddressDenied };
-        app.metrics.refused(code.as_str());
-        error(code, sentence(&e.to_string()))
-    })?;
-    if let Some(&first) = checked.first() {
-        if !app.limits.allow_destination(first) {
-            app.metrics.refused(ErrorCode::DestinationRateLimited.as_str());
-            return Err(error(ErrorCode::DestinationRateLimited, ErrorCode::DestinationRateLimited.default_message()));
-        }
-    }
-    Ok(checked.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
 }
 
 #[derive(Deserialize)]
@@ -130,14 +247,30 @@ pub struct MxParams {
     domain: Option<String>,
 }
 
-pub async fn mx(Query(params): Query<MxParams>, State(app): State<Arc<App>>) -> Response {
+/// `GET /api/mx?domain=`: under the same admission as a session (the
+/// client's rate and concurrency), since each call is up to 21 DNS
+/// queries. Denied addresses are named by their kind, never shown.
+pub async fn mx(
+    Query(params): Query<MxParams>,
+    headers: HeaderMap,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(app): State<Arc<App>>,
+) -> Response {
+    if !app.origin_allowed(&headers) {
+        return refuse(&app, ErrorCode::OriginNotAllowed, ErrorCode::OriginNotAllowed.default_message());
+    }
     let domain = params.domain.unwrap_or_default().trim().trim_end_matches('.').to_ascii_lowercase();
     if domain.is_empty() {
-        return error(ErrorCode::BadRequest, "Give the mail domain as ?domain=example.org.");
+        return refuse(&app, ErrorCode::BadRequest, "Give the mail domain as ?domain=example.org.");
     }
+    let client = app.client_ip(peer.ip(), &headers);
+    let _permit = match app.limits.admit(client) {
+        Ok(p) => p,
+        Err(code) => return refuse(&app, code, code.default_message()),
+    };
     let hosts = match app.resolver.lookup_mx(&domain).await {
         Ok(hosts) => hosts,
-        Err(e) => return error(e.error_code(), sentence(&e.to_string())),
+        Err(e) => return refuse(&app, e.error_code(), sentence(&e.to_string())),
     };
     let hosts: Vec<_> = hosts
         .iter()
@@ -145,13 +278,9 @@ pub async fn mx(Query(params): Query<MxParams>, State(app): State<Arc<App>>) -> 
             let addresses: Vec<_> = h
                 .addresses
                 .iter()
-                .map(|&ip| {
-                    let verdict = app.policy.check(&h.exchange, 25, &[ip]);
-                    json!({
-                        "address": ip.to_string(),
-                        "allowed": verdict.is_ok(),
-                        "reason": verdict.err().map(|e| sentence(&e.to_string())),
-                    })
+                .map(|&ip| match app.policy.check(&h.exchange, 25, &[ip]) {
+                    Ok(_) => json!({ "address": ip.to_string(), "allowed": true, "reason": null }),
+                    Err(e) => json!({ "address": "hidden", "allowed": false, "reason": sentence(&e.to_string()) }),
                 })
                 .collect();
             json!({

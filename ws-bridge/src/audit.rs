@@ -2,11 +2,16 @@
 //! real clock. It is a small loop, as relay-core's session doc describes;
 //! everything that needs judgement happens in the engine.
 //!
-//! `ws-bridge check` uses it, and so will the hosted API.
+//! `ws-bridge check` uses it with [`Direct`] connections; the hosted API
+//! with connections that each pass the bridge's destination limits (see
+//! `api.rs`). Everything it spawns is aborted when [`run`]'s future is
+//! dropped, so an audit never outlives the request that started it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use relay_core::{Config, ConnectionId, Event, Report, Session};
@@ -24,6 +29,58 @@ fn fresh_nonce() -> u64 {
     std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
+/// How an audit opens its TCP connections.
+pub trait Dial: Send + Sync + 'static {
+    /// Something held for as long as the connection is open (a place
+    /// under a limit); `()` when nothing is.
+    type Hold: Send + 'static;
+
+    /// Connects to one of `targets`, in order, or says why not in words.
+    fn dial(
+        &self,
+        targets: Vec<SocketAddr>,
+    ) -> impl Future<Output = Result<(TcpStream, SocketAddr, Self::Hold), String>> + Send;
+}
+
+/// Straight TCP from this machine, as `ws-bridge check` connects: each
+/// address gets its share of the reply timeout, and no less than 2 s.
+pub struct Direct {
+    pub per_address: Duration,
+}
+
+impl Direct {
+    pub fn new(config: &Config, addresses: usize) -> Direct {
+        Direct { per_address: (config.reply_timeout / addresses.max(1) as u32).max(Duration::from_secs(2)) }
+    }
+}
+
+impl Dial for Direct {
+    type Hold = ();
+
+    async fn dial(&self, targets: Vec<SocketAddr>) -> Result<(TcpStream, SocketAddr, ()), String> {
+        let mut errors = Vec::new();
+        for addr in &targets {
+            let error = match tokio::time::timeout(self.per_address, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => return Ok((s, *addr, ())),
+                Ok(Err(e)) => connect_error(&e),
+                Err(_) => format!("no answer within {} s", self.per_address.as_secs()),
+            };
+            // With one address the caller already names it; with several, say which failed how.
+            errors.push(if targets.len() > 1 { format!("{} {error}", addr.ip()) } else { error });
+        }
+        Err(errors.join("; "))
+    }
+}
+
+/// A spawned task, aborted when dropped.
+struct Task(JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a connection's task tells the loop.
 enum Io {
     Connected(SocketAddr, OwnedWriteHalf),
@@ -35,21 +92,21 @@ enum Io {
 /// Runs a whole audit of `host` at the already resolved `addresses` (tried
 /// in order for the first connection; every later one reuses the address
 /// that answered). `on_event` sees each event as it happens, for live output.
-pub async fn run(
+pub async fn run<D: Dial>(
     config: Config,
     host: &str,
     port: u16,
     addresses: Vec<SocketAddr>,
+    dial: Arc<D>,
     mut on_event: impl FnMut(&Event),
 ) -> Report {
     let start = Instant::now();
-    let per_address = (config.reply_timeout / addresses.len().max(1) as u32).max(Duration::from_secs(2));
     // The control mailbox must not be guessable: a fresh random part per audit.
     let config = Config { nonce: fresh_nonce(), ..config };
     let mut session = Session::new(config, host, port, Duration::ZERO);
     let (tx, mut rx) = mpsc::unbounded_channel::<(ConnectionId, Io)>();
     let mut writers: HashMap<ConnectionId, OwnedWriteHalf> = HashMap::new();
-    let mut tasks: HashMap<ConnectionId, JoinHandle<()>> = HashMap::new();
+    let mut tasks: HashMap<ConnectionId, Task> = HashMap::new();
     let mut chosen: Option<SocketAddr> = None;
 
     loop {
@@ -70,15 +127,14 @@ pub async fn run(
                         Some(addr) => vec![addr],
                         None => addresses.clone(),
                     };
-                    tasks.insert(id, tokio::spawn(connection_task(id, targets, per_address, tx.clone())));
+                    let task = tokio::spawn(connection_task(id, targets, Arc::clone(&dial), tx.clone()));
+                    tasks.insert(id, Task(task));
                 }
                 Event::Close(id) => {
                     // Dropping the write half sends FIN; aborting the task
                     // drops the read half. Nothing of the socket is left.
                     writers.remove(&id);
-                    if let Some(task) = tasks.remove(&id) {
-                        task.abort();
-                    }
+                    tasks.remove(&id);
                 }
                 _ => {}
             }
@@ -108,9 +164,7 @@ pub async fn run(
             _ = sleep_until(deadline) => session.handle_timeout(start.elapsed()),
         }
     }
-    for (_, task) in tasks {
-        task.abort();
-    }
+    drop(tasks);
     session.report()
 }
 
@@ -121,29 +175,18 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn connection_task(
+async fn connection_task<D: Dial>(
     id: ConnectionId,
     targets: Vec<SocketAddr>,
-    per_address: Duration,
+    dial: Arc<D>,
     tx: mpsc::UnboundedSender<(ConnectionId, Io)>,
 ) {
-    let mut errors = Vec::new();
-    let mut stream = None;
-    for addr in &targets {
-        let error = match tokio::time::timeout(per_address, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => {
-                stream = Some((s, *addr));
-                break;
-            }
-            Ok(Err(e)) => connect_error(&e),
-            Err(_) => format!("no answer within {} s", per_address.as_secs()),
-        };
-        // With one address the caller already names it; with several, say which failed how.
-        errors.push(if targets.len() > 1 { format!("{} {error}", addr.ip()) } else { error });
-    }
-    let Some((stream, peer)) = stream else {
-        let _ = tx.send((id, Io::ConnectFailed(errors.join("; "))));
-        return;
+    let (stream, peer, _hold) = match dial.dial(targets).await {
+        Ok(dialed) => dialed,
+        Err(reason) => {
+            let _ = tx.send((id, Io::ConnectFailed(reason)));
+            return;
+        }
     };
     let _ = stream.set_nodelay(true);
     let (mut reader, writer) = stream.into_split();

@@ -72,7 +72,8 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         let _ = writeln!(std::io::stdout(), "=== relaycheck: auditing {host} port {} ({})", args.port, list.join(", "));
     }
     // Write errors (a closed pipe, as with `| head`) must not stop the audit.
-    let report = audit::run(config, &host, args.port, addresses, |event| {
+    let dial = std::sync::Arc::new(audit::Direct::new(&config, addresses.len()));
+    let report = audit::run(config, &host, args.port, addresses, dial, |event| {
         if let (true, Event::Transcript(line)) = (live, event) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}").and_then(|_| out.flush());

@@ -769,7 +769,9 @@ mod tests {
         }
         assert_eq!((lab.closed.policy, lab.open.policy), (LabPolicy::Closed, LabPolicy::Open));
         let audit = |addr: SocketAddr| {
-            crate::audit::run(relay_core::Config::default(), "127.0.0.1", addr.port(), vec![addr], |_| {})
+            let config = relay_core::Config::default();
+            let dial = std::sync::Arc::new(crate::audit::Direct::new(&config, 1));
+            crate::audit::run(config, "127.0.0.1", addr.port(), vec![addr], dial, |_| {})
         };
         let (closed, open) = tokio::join!(audit(lab.closed.addr), audit(lab.open.addr));
 

@@ -3,9 +3,15 @@
 //! destination), and the numbers a session is held to while it runs.
 //!
 //! Refusals are returned as [`ErrorCode`]s so that the page hears a sentence.
+//!
+//! Addresses are grouped before they are counted ([`group`]): an IPv4
+//! address stands for itself (an IPv4-mapped IPv6 address for its IPv4
+//! address), an IPv6 address for its /64, the smallest block a single
+//! subscriber or server is given. So a client with a /64 is one client, and a
+//! mail server with a /64 is one destination.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +27,8 @@ pub struct LimitConfig {
     pub connects_per_ip_per_minute: u32,
     /// New connections to one destination address per minute, from everyone.
     pub connects_per_destination_per_minute: u32,
+    /// Connections open at once to one destination address, from everyone.
+    pub max_connections_per_destination: usize,
     pub idle_timeout: Duration,
     pub session_lifetime: Duration,
     /// Bytes the page may send toward the server in one session.
@@ -38,6 +46,8 @@ impl Default for LimitConfig {
             max_sessions_per_ip: 8,
             connects_per_ip_per_minute: 60,
             connects_per_destination_per_minute: 120,
+            // An audit opens up to 8 at once; two audits of one server fit.
+            max_connections_per_destination: 16,
             idle_timeout: Duration::from_secs(60),
             session_lifetime: Duration::from_secs(300),
             max_bytes_up: 64 * 1024,
@@ -54,6 +64,37 @@ pub struct Limits {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     ip_rate: Mutex<RateTable>,
     destination_rate: Mutex<RateTable>,
+    per_destination: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// The key an address is counted under: an IPv4 address itself (also when
+/// written as `::ffff:a.b.c.d`), an IPv6 address its /64.
+pub fn group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
+/// Held for as long as one TCP connection to a destination is open.
+pub struct DestinationPermit {
+    key: IpAddr,
+    limits: Arc<Limits>,
+}
+
+impl Drop for DestinationPermit {
+    fn drop(&mut self) {
+        let mut open = self.limits.per_destination.lock().expect("per-destination table");
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Held for as long as a session runs; gives its places back when dropped.
@@ -82,6 +123,7 @@ impl Limits {
             per_ip: Mutex::new(HashMap::new()),
             ip_rate: Mutex::new(RateTable::new(config.connects_per_ip_per_minute)),
             destination_rate: Mutex::new(RateTable::new(config.connects_per_destination_per_minute)),
+            per_destination: Mutex::new(HashMap::new()),
             config,
         })
     }
@@ -89,6 +131,7 @@ impl Limits {
     /// A place for one more session of `client`, or why not. The rate is
     /// counted first, so that a client hammering a full bridge stays limited.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<SessionPermit, ErrorCode> {
+        let client = group(client);
         if !self.ip_rate.lock().expect("rate table").allow(client, Instant::now()) {
             return Err(ErrorCode::RateLimited);
         }
@@ -102,9 +145,43 @@ impl Limits {
         Ok(SessionPermit { _global: global, ip: client, limits: Arc::clone(self) })
     }
 
-    /// Whether one more connection to `destination` is allowed now.
-    pub fn allow_destination(&self, destination: IpAddr) -> bool {
-        self.destination_rate.lock().expect("rate table").allow(destination, Instant::now())
+    /// Charges one more connection of `client` to its rate, for hosted
+    /// audits, whose connections do not each come with a session.
+    pub fn charge_client(&self, client: IpAddr) -> Result<(), ErrorCode> {
+        if self.ip_rate.lock().expect("rate table").allow(group(client), Instant::now()) {
+            Ok(())
+        } else {
+            Err(ErrorCode::RateLimited)
+        }
+    }
+
+    /// A place for one more TCP connection to `destination`, from anyone:
+    /// charged to the destination's rate, and held against its concurrency
+    /// cap until the permit is dropped. A busy destination is not charged.
+    pub fn admit_destination(self: &Arc<Self>, destination: IpAddr) -> Result<DestinationPermit, ErrorCode> {
+        let key = group(destination);
+        let mut open = self.per_destination.lock().expect("per-destination table");
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.config.max_connections_per_destination {
+            if *n == 0 {
+                open.remove(&key);
+            }
+            return Err(ErrorCode::DestinationBusy);
+        }
+        if !self.destination_rate.lock().expect("rate table").allow(key, Instant::now()) {
+            if *n == 0 {
+                open.remove(&key);
+            }
+            return Err(ErrorCode::DestinationRateLimited);
+        }
+        *n += 1;
+        Ok(DestinationPermit { key, limits: Arc::clone(self) })
+    }
+
+    /// Connections open now to `destination`'s group.
+    #[cfg(test)]
+    pub fn open_to(&self, destination: IpAddr) -> usize {
+        self.per_destination.lock().expect("per-destination table").get(&group(destination)).copied().unwrap_or(0)
     }
 
     pub fn active_sessions(&self) -> usize {
@@ -165,6 +242,48 @@ mod tests {
         assert_eq!(limits.active_sessions(), 3);
         drop(a1);
         assert!(limits.admit(ip("192.0.2.1")).is_ok(), "a finished session gives its places back");
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let limits = Limits::new(LimitConfig { max_sessions_per_ip: 1, ..LimitConfig::default() });
+        let _a = limits.admit(ip("2001:db8:1:2::1")).unwrap();
+        assert_eq!(
+            limits.admit(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")).err(),
+            Some(ErrorCode::TooManySessionsFromYou),
+            "another address of the same /64 is the same client"
+        );
+        assert!(limits.admit(ip("2001:db8:1:3::1")).is_ok(), "the next /64 is another client");
+        let _b = limits.admit(ip("192.0.2.7")).unwrap();
+        assert_eq!(limits.admit(ip("::ffff:192.0.2.7")).err(), Some(ErrorCode::TooManySessionsFromYou));
+
+        let limits = Limits::new(LimitConfig { connects_per_ip_per_minute: 2, ..LimitConfig::default() });
+        drop(limits.admit(ip("2001:db8::1")).unwrap());
+        drop(limits.admit(ip("2001:db8::2")).unwrap());
+        assert_eq!(limits.admit(ip("2001:db8::3")).err(), Some(ErrorCode::RateLimited), "one rate per /64");
+        assert_eq!(group(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(group(ip("2001:db8:a:b:c:d:e:f")), ip("2001:db8:a:b::"));
+    }
+
+    #[test]
+    fn connections_per_destination_are_capped_and_given_back() {
+        let limits = Limits::new(LimitConfig { max_connections_per_destination: 2, ..LimitConfig::default() });
+        let a = limits.admit_destination(ip("2001:db8::25")).unwrap();
+        let _b = limits.admit_destination(ip("2001:db8::26")).unwrap();
+        assert_eq!(
+            limits.admit_destination(ip("2001:db8::27")).err(),
+            Some(ErrorCode::DestinationBusy),
+            "one mail server's /64 is one destination"
+        );
+        assert!(limits.admit_destination(ip("2001:db8:0:1::25")).is_ok());
+        assert_eq!(limits.open_to(ip("2001:db8::1")), 2);
+        drop(a);
+        assert!(limits.admit_destination(ip("2001:db8::27")).is_ok(), "a closed connection gives its place back");
+
+        let limits = Limits::new(LimitConfig { connects_per_destination_per_minute: 1, ..LimitConfig::default() });
+        drop(limits.admit_destination(ip("192.0.2.25")).unwrap());
+        assert_eq!(limits.admit_destination(ip("::ffff:192.0.2.25")).err(), Some(ErrorCode::DestinationRateLimited));
+        assert_eq!(limits.open_to(ip("192.0.2.25")), 0);
     }
 
     #[test]

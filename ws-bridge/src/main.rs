@@ -11,6 +11,7 @@ mod app;
 mod assets;
 mod audit;
 mod check;
+mod destination;
 mod exit;
 mod lab;
 mod limits;

@@ -24,6 +24,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use relay_core::ErrorCode;
+
 /// The mail ports the bridge connects to unless configured otherwise.
 pub const DEFAULT_PORTS: [u16; 3] = [25, 465, 587];
 
@@ -170,6 +172,19 @@ impl Denied {
                 // Never constructed: these forms are allowed when public.
                 Embedding::Ipv4Mapped | Embedding::Nat64 => "an IPv6 form of an IPv4 address",
             },
+        }
+    }
+
+    /// What kind of address it is and the rule, without the address itself:
+    /// what the bridge tells the page and API callers, so that it never maps
+    /// a network's internal DNS for them ("a private address; the bridge
+    /// never connects into private networks").
+    pub fn kind_sentence(&self) -> String {
+        match self {
+            Denied::Embedded { form, inner, .. } => {
+                format!("{} form of {}; {}", form.with_article(), inner.phrase(), self.never())
+            }
+            _ => format!("{}; {}", self.phrase(), self.never()),
         }
     }
 
@@ -462,7 +477,9 @@ fn unbracket(host: &str) -> &str {
 pub enum PolicyError {
     #[error("port {port} is not a mail port the bridge connects to; it connects only to ports {}", list(.allowed))]
     PortNotAllowed { port: u16, allowed: Vec<u16> },
-    #[error("refusing {host}: {why}")]
+    /// The sentence names the kind of address, never the address: the
+    /// log line has it (see [`PolicyError::log_detail`]).
+    #[error("refusing {host}: it resolves to {}", why.kind_sentence())]
     AddressDenied { host: String, addr: IpAddr, why: Denied },
     #[error("{host} has no address to connect to")]
     NoAddress { host: String },
@@ -478,12 +495,20 @@ fn list(ports: &[u16]) -> String {
 }
 
 impl PolicyError {
-    /// A stable snake_case code for logs and the page.
-    pub fn code(&self) -> &'static str {
+    /// The stable code the page, API callers and metrics see.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            PolicyError::PortNotAllowed { .. } => "port_not_allowed",
-            PolicyError::AddressDenied { .. } => "address_denied",
-            PolicyError::NoAddress { .. } => "no_address",
+            PolicyError::PortNotAllowed { .. } => ErrorCode::PortNotAllowed,
+            PolicyError::AddressDenied { .. } => ErrorCode::AddressDenied,
+            PolicyError::NoAddress { .. } => ErrorCode::NoAddress,
+        }
+    }
+
+    /// The whole story for the operator's log, address included.
+    pub fn log_detail(&self) -> String {
+        match self {
+            PolicyError::AddressDenied { host, why, .. } => format!("refusing {host}: {why}"),
+            other => other.to_string(),
         }
     }
 }
@@ -1026,7 +1051,7 @@ mod tests {
         for port in [0, 22, 24, 26, 80, 443, 2525, 8080, 65535] {
             let err = policy.check_port(port).unwrap_err();
             assert_eq!(err, PolicyError::PortNotAllowed { port, allowed: vec![25, 465, 587] });
-            assert_eq!(err.code(), "port_not_allowed");
+            assert_eq!(err.code(), ErrorCode::PortNotAllowed);
         }
         assert_eq!(
             policy.check_port(22).unwrap_err().to_string(),
@@ -1038,7 +1063,7 @@ mod tests {
         assert!(custom.check_port(25).is_err());
         // A public address on a forbidden port is refused for the port.
         let err = policy.check("mx.example", 80, &[ip("8.8.8.8")]).unwrap_err();
-        assert_eq!(err.code(), "port_not_allowed");
+        assert_eq!(err.code(), ErrorCode::PortNotAllowed);
     }
 
     #[test]
@@ -1063,22 +1088,25 @@ mod tests {
                     why: Denied::Private(ip("10.0.0.1")),
                 }
             );
-            assert_eq!(err.code(), "address_denied");
+            assert_eq!(err.code(), ErrorCode::AddressDenied);
             assert_eq!(
                 err.to_string(),
-                "refusing rebind.example: 10.0.0.1 is a private address; the bridge never connects into private networks"
+                "refusing rebind.example: it resolves to a private address; the bridge never connects into private networks",
+                "the page hears the kind of address, never the address"
             );
+            assert!(err.log_detail().contains("10.0.0.1"), "the operator's log has it");
         }
         let err = policy.check("mx.example", 587, &[ip("2606:4700::1111"), ip("::ffff:127.0.0.1")]).unwrap_err();
         assert!(matches!(err, PolicyError::AddressDenied { addr, .. } if addr == ip("::ffff:127.0.0.1")));
-        assert!(err.to_string().contains("::ffff:127.0.0.1 is an IPv4-mapped form of 127.0.0.1"), "{err}");
+        assert!(err.to_string().contains("an IPv4-mapped form of a loopback address"), "{err}");
+        assert!(!err.to_string().contains("127.0.0.1"), "{err}");
 
         // An IP literal is checked like any name.
-        assert_eq!(policy.check("127.0.0.1", 25, &[ip("127.0.0.1")]).unwrap_err().code(), "address_denied");
+        assert_eq!(policy.check("127.0.0.1", 25, &[ip("127.0.0.1")]).unwrap_err().code(), ErrorCode::AddressDenied);
 
         let err = policy.check("nothing.example", 25, &[]).unwrap_err();
         assert_eq!(err, PolicyError::NoAddress { host: "nothing.example".into() });
-        assert_eq!(err.code(), "no_address");
+        assert_eq!(err.code(), ErrorCode::NoAddress);
         assert_eq!(err.to_string(), "nothing.example has no address to connect to");
     }
 
@@ -1095,13 +1123,13 @@ mod tests {
         assert_eq!(policy.check("::1", 25, &[ip("::1")]), Ok(vec![ip("::1")]));
         assert_eq!(policy.check("[::1]", 25, &[ip("::1")]), Ok(vec![ip("::1")]));
         // Same host, other port: the ordinary rules apply.
-        assert_eq!(policy.check("localhost", 25, &loopback).unwrap_err().code(), "address_denied");
-        assert_eq!(policy.check("localhost", 2526, &loopback).unwrap_err().code(), "port_not_allowed");
+        assert_eq!(policy.check("localhost", 25, &loopback).unwrap_err().code(), ErrorCode::AddressDenied);
+        assert_eq!(policy.check("localhost", 2526, &loopback).unwrap_err().code(), ErrorCode::PortNotAllowed);
         // Same port, other host, even one resolving to the same addresses.
-        assert_eq!(policy.check("evil.example", 2525, &loopback).unwrap_err().code(), "port_not_allowed");
-        assert_eq!(policy.check("127.0.0.1", 25, &[ip("127.0.0.1")]).unwrap_err().code(), "address_denied");
+        assert_eq!(policy.check("evil.example", 2525, &loopback).unwrap_err().code(), ErrorCode::PortNotAllowed);
+        assert_eq!(policy.check("127.0.0.1", 25, &[ip("127.0.0.1")]).unwrap_err().code(), ErrorCode::AddressDenied);
         // An allowed target that resolves to nothing is still refused.
-        assert_eq!(policy.check("localhost", 2525, &[]).unwrap_err().code(), "no_address");
+        assert_eq!(policy.check("localhost", 2525, &[]).unwrap_err().code(), ErrorCode::NoAddress);
         assert!(policy.is_allow_target("localhost", 2525));
         assert!(!policy.is_allow_target("localhost", 25));
     }

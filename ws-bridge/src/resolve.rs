@@ -91,7 +91,8 @@ pub enum ResolveError {
 }
 
 impl ResolveError {
-    /// A stable snake_case code for programs (and the page) to match on.
+    /// A finer stable code than [`ResolveError::error_code`], for tests.
+    #[cfg(test)]
     pub fn code(&self) -> &'static str {
         match self {
             ResolveError::NotFound { .. } => "unknown_host",
@@ -105,10 +106,13 @@ impl ResolveError {
 
     /// The code the page and API clients see for this failure.
     pub fn error_code(&self) -> relay_core::ErrorCode {
-        match self.code() {
-            "no_address" | "null_mx" => relay_core::ErrorCode::NoAddress,
-            "bad_name" => relay_core::ErrorCode::BadRequest,
-            _ => relay_core::ErrorCode::UnknownHost,
+        use relay_core::ErrorCode;
+        match self {
+            ResolveError::NoRecords { .. } | ResolveError::NullMx { .. } => ErrorCode::NoAddress,
+            ResolveError::BadName { .. } => ErrorCode::BadRequest,
+            ResolveError::NotFound { .. } | ResolveError::Timeout { .. } | ResolveError::Failed { .. } => {
+                ErrorCode::UnknownHost
+            }
         }
     }
 

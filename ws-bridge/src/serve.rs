@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use clap::Args;
 use relay_core::GuardLimits;
@@ -57,7 +57,12 @@ pub struct ServeArgs {
     /// New connections per minute to one mail server address, from everyone.
     #[arg(long, default_value_t = LimitConfig::default().connects_per_destination_per_minute)]
     pub connects_per_destination: u32,
-    /// Seconds a session may sit without traffic.
+    /// Connections open at once to one mail server address (an IPv6 one by
+    /// its /64), from everyone together. An audit opens up to 8 at once.
+    #[arg(long, default_value_t = LimitConfig::default().max_connections_per_destination)]
+    pub connections_per_destination: usize,
+    /// Seconds a session may sit without SMTP bytes either way (websocket
+    /// pings and text frames do not count).
     #[arg(long, default_value_t = LimitConfig::default().idle_timeout.as_secs())]
     pub idle_timeout: u64,
     /// Seconds a session may last in all.
@@ -83,7 +88,7 @@ pub struct ServeArgs {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/ws", get(crate::ws::upgrade))
-        .route("/api/check", get(crate::api::check))
+        .route("/api/check", post(crate::api::check).get(crate::api::check_get))
         .route("/api/mx", get(crate::api::mx))
         .route("/api/lab", get(crate::api::lab))
         .route("/healthz", get(crate::api::healthz))
@@ -163,6 +168,7 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
         max_sessions_per_ip: args.max_sessions_per_ip,
         connects_per_ip_per_minute: args.connects_per_ip,
         connects_per_destination_per_minute: args.connects_per_destination,
+        max_connections_per_destination: args.connections_per_destination,
         idle_timeout: Duration::from_secs(args.idle_timeout),
         session_lifetime: Duration::from_secs(args.session_lifetime),
         max_bytes_up: args.max_bytes_up,

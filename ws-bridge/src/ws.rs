@@ -18,12 +18,12 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use relay_core::wire::sentence;
 use relay_core::{BridgeEvent, Decision, ErrorCode, Guard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::app::App;
+use crate::destination::{self, Connection, DestinationError};
 
 /// The query string, kept loose so that a missing or bad field is answered
 /// with a sentence instead of axum's plain-text 400.
@@ -101,70 +101,28 @@ impl Session {
 
     async fn connect_and_pump(&mut self, params: WsParams) -> Outcome {
         let app = Arc::clone(&self.app);
-        let host = params.host.unwrap_or_default().trim().trim_start_matches('[').trim_end_matches(']').to_string();
-        let port: Option<u16> = params.port.as_deref().map_or(Some(25), |p| p.trim().parse().ok());
-        let Some(port) = port.filter(|_| !host.is_empty()) else {
-            return Outcome::refuse(ErrorCode::BadRequest, "Give the mail server as ?host=NAME&port=25.");
-        };
-        if let Err(e) = app.policy.check_port(port) {
-            if !app.policy.is_allow_target(&host, port) {
-                return Outcome::refuse(ErrorCode::PortNotAllowed, sentence(&e.to_string()));
-            }
-        }
-        let resolved = match app.resolver.lookup_ip(&host).await {
-            Ok(addrs) => addrs,
-            Err(e) => return Outcome::refuse(e.error_code(), sentence(&e.to_string())),
-        };
-        let checked = match app.policy.check(&host, port, &resolved) {
-            Ok(addrs) => addrs,
+        let connection = match connect(&app, params).await {
+            Ok(c) => c,
             Err(e) => {
-                let code = match e.code() {
-                    "port_not_allowed" => ErrorCode::PortNotAllowed,
-                    "no_address" => ErrorCode::NoAddress,
-                    _ => ErrorCode::AddressDenied,
-                };
-                return Outcome::refuse(code, sentence(&e.to_string()));
+                tracing::debug!(client = %self.client, detail = %e.log_detail(), "destination refused");
+                return Outcome::refuse(e.code(), e.sentence());
             }
         };
-        let connect_started = Instant::now();
-        let mut last_error = String::from("no address to try");
-        let mut stream = None;
-        for &ip in &checked {
-            if !app.limits.allow_destination(ip) {
-                return Outcome::refuse(
-                    ErrorCode::DestinationRateLimited,
-                    ErrorCode::DestinationRateLimited.default_message(),
-                );
-            }
-            let addr = SocketAddr::new(ip, port);
-            match tokio::time::timeout(app.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => {
-                    stream = Some((s, addr));
-                    break;
-                }
-                Ok(Err(e)) => last_error = format!("{ip}: {}", crate::audit::connect_error(&e)),
-                Err(_) => last_error = format!("{ip}: no answer within {} s", app.connect_timeout.as_secs()),
-            }
-        }
-        let Some((stream, addr)) = stream else {
-            return Outcome::refuse(
-                ErrorCode::ConnectFailed,
-                format!("Could not connect to {host} port {port}: {last_error}."),
-            );
-        };
-        self.destination = Some(addr);
-        let _ = stream.set_nodelay(true);
+        let (connection, host, resolved) = connection;
+        self.destination = Some(connection.peer);
         let connected = BridgeEvent::Connected {
-            host: host.clone(),
-            address: addr.ip().to_string(),
-            port,
+            host,
+            address: connection.peer.ip().to_string(),
+            port: connection.peer.port(),
             resolved: resolved.iter().map(IpAddr::to_string).collect(),
-            connect_ms: connect_started.elapsed().as_secs_f64() * 1000.0,
+            connect_ms: connection.connect_ms,
         };
         if self.send_event(&connected).await.is_err() {
             return Outcome { code: "page_closed", event: None };
         }
-        self.pump(stream).await
+        // The place under the destination's limits is held until the pump ends.
+        let _permit = connection.permit;
+        self.pump(connection.stream).await
     }
 
     /// Carries bytes both ways until one side ends or a limit is reached.
@@ -187,13 +145,17 @@ impl Session {
                 biased;
                 _ = shutdown.changed() => return Outcome::close(ErrorCode::ShuttingDown),
                 message = self.socket.recv() => {
-                    idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
                     let data = match message {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Outcome { code: "page_closed", event: None },
                         Some(Ok(Message::Binary(data))) => data,
-                        // Text, ping and pong carry nothing for the server.
+                        // Text, ping and pong carry nothing for the server,
+                        // and do not keep the session alive either: only
+                        // SMTP bytes do.
                         Some(Ok(_)) => continue,
                     };
+                    if !data.is_empty() {
+                        idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
+                    }
                     if data.len() > cfg.max_frame {
                         return Outcome::close(ErrorCode::FrameTooLarge);
                     }
@@ -265,4 +227,13 @@ impl Session {
             "session"
         );
     }
+}
+
+/// The destination function: parse, resolve, check, then one TCP
+/// connection charged to the destination's limits.
+async fn connect(app: &App, params: WsParams) -> Result<(Connection, String, Vec<IpAddr>), DestinationError> {
+    let (host, port) = destination::parse(params.host.as_deref(), params.port.as_deref())?;
+    let target = app.destination(&host, port).await?;
+    let connection = app.connect(&host, port, &target.resolved).await?;
+    Ok((connection, host, target.resolved))
 }

@@ -48,6 +48,8 @@ async fn a_thousand_audits_at_once_through_one_bridge() {
             "1000000",
             "--connects-per-destination",
             "1000000",
+            "--connections-per-destination",
+            "1000000",
             "--timeout",
             "60",
         ],
@@ -157,6 +159,8 @@ async fn limits_hold_under_a_burst_and_every_refusal_gets_its_event() {
             "1000000",
             "--max-sessions",
             "80",
+            "--connections-per-destination",
+            "1000",
         ],
     );
     let (connected, refused, sessions) = burst(&bridge, &sink, 200, ErrorCode::TooManySessionsFromYou).await;
@@ -179,6 +183,8 @@ async fn limits_hold_under_a_burst_and_every_refusal_gets_its_event() {
             "1000000",
             "--max-sessions",
             "80",
+            "--connections-per-destination",
+            "1000",
         ],
     );
     let (connected, refused, _sessions) = burst(&bridge, &sink, 150, ErrorCode::TooManySessions).await;

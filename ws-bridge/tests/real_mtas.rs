@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use relaycheck_tests::bridge::{http_get, Bridge};
+use relaycheck_tests::bridge::{http_post_json, Bridge};
 use relaycheck_tests::exim::{self, Exim};
 use relaycheck_tests::hostile::{HostileServer, Script};
 use relaycheck_tests::opensmtpd::{self, OpenSmtpd};
@@ -85,7 +85,8 @@ fn check_json(addr: SocketAddr) -> Value {
 }
 
 fn api_json(bridge: &Bridge, addr: SocketAddr) -> Value {
-    let (status, body) = http_get(&bridge.url(&format!("/api/check?host=127.0.0.1&port={}", addr.port())));
+    let (status, body) =
+        http_post_json(&bridge.url("/api/check"), &format!(r#"{{"host":"127.0.0.1","port":{}}}"#, addr.port()));
     assert_eq!(status, 200, "/api/check for {addr}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("/api/check: not JSON ({e}): {body}"))
 }
@@ -170,7 +171,9 @@ fn three_drivers_agree(targets: &[Target]) {
     // Three drivers' audits of many servers from one client address: more
     // connections a minute than a public bridge allows one client.
     let mut args: Vec<String> =
-        ["--connects-per-ip", "1000", "--connects-per-destination", "1000"].map(String::from).into();
+        ["--connects-per-ip", "1000", "--connects-per-destination", "1000", "--connections-per-destination", "1000"]
+            .map(String::from)
+            .into();
     for t in targets {
         args.push("--allow-target".to_string());
         args.push(t.addr.to_string());

@@ -1,6 +1,8 @@
 //! The hosted API: the same engine and the same policy, answered in JSON.
 
-use relaycheck_tests::bridge::{http_get, Bridge};
+use std::sync::atomic::Ordering;
+
+use relaycheck_tests::bridge::{http_get, http_post_json, http_request, Bridge};
 use relaycheck_tests::dns::{DnsRecord, DnsServer};
 use relaycheck_tests::postfix::{Policy, Postfix};
 use serde_json::Value;
@@ -13,12 +15,19 @@ fn get_json(bridge: &Bridge, path: &str) -> (u16, Value) {
     (status, json)
 }
 
+/// `POST /api/check` with `body` as its JSON.
+fn check(bridge: &Bridge, body: &str) -> (u16, Value) {
+    let (status, text) = http_post_json(&bridge.url("/api/check"), body);
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{body}: not JSON ({e}): {text}"));
+    (status, json)
+}
+
 #[test]
 fn check_returns_the_report_of_check_json() {
     let postfix = Postfix::start(&[Policy::Closed]);
     let closed = postfix.addr(Policy::Closed);
     let bridge = Bridge::spawn(BIN, &["--allow-target", &closed.to_string(), "--lab"]);
-    let (status, report) = get_json(&bridge, &format!("/api/check?host=127.0.0.1&port={}", closed.port()));
+    let (status, report) = check(&bridge, &format!(r#"{{"host":"127.0.0.1","port":{}}}"#, closed.port()));
     assert_eq!(status, 200, "{report:#}");
     assert_eq!(report["verdict"], "closed", "{report:#}");
     assert!(report["probes"].as_array().unwrap().iter().all(|p| p["verdict"] == "denied"));
@@ -27,17 +36,17 @@ fn check_returns_the_report_of_check_json() {
     }
 
     let (_, open) = bridge.lab.unwrap();
-    let (_, report) = get_json(&bridge, &format!("/api/check?host=127.0.0.1&port={}", open.port()));
+    let (_, report) = check(&bridge, &format!(r#"{{"host":"127.0.0.1","port":"{}"}}"#, open.port()));
     assert_eq!(report["verdict"], "open");
 
     // The same policy as the websocket: no private addresses, no odd ports.
-    let (status, body) = get_json(&bridge, "/api/check?host=10.0.0.1&port=25");
+    let (status, body) = check(&bridge, r#"{"host":"10.0.0.1","port":25}"#);
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("address_denied")), "{body}");
-    let (status, body) = get_json(&bridge, "/api/check?host=192.0.2.1&port=2525");
+    let (status, body) = check(&bridge, r#"{"host":"192.0.2.1","port":2525}"#);
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("port_not_allowed")), "{body}");
-    let (status, body) = get_json(&bridge, "/api/check?port=25");
+    let (status, body) = check(&bridge, r#"{"port":25}"#);
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
-    let (status, body) = get_json(&bridge, "/api/check?host=127.0.0.1&port=25&to_domain=a%20b");
+    let (status, body) = check(&bridge, r#"{"host":"127.0.0.1","port":25,"to_domain":"a b"}"#);
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
 
     // Metrics count what happened.
@@ -69,6 +78,7 @@ fn mx_lists_hosts_addresses_and_what_the_policy_allows() {
     assert_eq!(hosts[0]["allowed"], true);
     assert_eq!(hosts[1]["allowed"], false);
     assert!(hosts[1]["addresses"][0]["reason"].as_str().unwrap().contains("private"), "{body}");
+    assert!(!body.to_string().contains("10.20.30.40"), "a denied address is never shown: {body}");
 
     let (status, body) = get_json(&bridge, "/api/mx?domain=nullmx.test");
     assert_eq!(status, 422, "{body}");
@@ -99,4 +109,49 @@ fn healthz_lab_and_the_page() {
         assert_eq!(status, 503);
         assert!(page.contains("trunk build"), "{page}");
     }
+}
+
+/// Finding 2: no audit from a link, an image or another site's page.
+#[test]
+fn check_is_a_json_post_that_other_sites_cannot_make() {
+    let bridge = Bridge::spawn(BIN, &["--lab"]);
+    let (_, open) = bridge.lab.unwrap();
+    let body = format!(r#"{{"host":"127.0.0.1","port":{}}}"#, open.port());
+    let url = bridge.url("/api/check");
+    let (status, text) = http_get(&bridge.url(&format!("/api/check?host=127.0.0.1&port={}", open.port())));
+    assert_eq!(status, 405, "{text}");
+    assert!(text.contains("POST"), "{text}");
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, text) = http_request("POST", &url, &form, &body);
+    assert_eq!(status, 415, "a form post (no preflight) is refused: {text}");
+    let evil = [("Content-Type", "application/json"), ("Origin", "http://evil.example")];
+    let (status, text) = http_request("POST", &url, &evil, &body);
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("origin_not_allowed"), "{text}");
+    let own = [("Content-Type", "application/json"), ("Origin", &bridge.origin())];
+    let (status, text) = http_request("POST", &url, &own, &body);
+    assert_eq!(status, 200, "the page's own origin may: {text}");
+    let (_, metrics) = http_get(&bridge.url("/metrics"));
+    assert!(metrics.contains("relaycheck_refusals_total{reason=\"origin_not_allowed\"} 1"), "{metrics}");
+}
+
+/// Finding 1: a hosted audit is charged per TCP connection it opens, so
+/// hosted audits of one server never open more connections to it than
+/// `--connects-per-destination` allows.
+#[tokio::test(flavor = "multi_thread")]
+async fn hosted_audits_are_charged_for_every_connection() {
+    let sink = relaycheck_tests::sink::Sink::start().await;
+    let bridge = Bridge::spawn(BIN, &["--allow-target", &sink.addr.to_string(), "--connects-per-destination", "10"]);
+    let body = format!(r#"{{"host":"127.0.0.1","port":{}}}"#, sink.addr.port());
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let url = bridge.url("/api/check");
+        let body = body.clone();
+        answers.push(tokio::task::spawn_blocking(move || http_post_json(&url, &body)).await.unwrap());
+    }
+    let accepted = sink.accepted.load(Ordering::SeqCst);
+    assert!(accepted <= 10, "{accepted} connections to one server with a rate of 10 a minute: {answers:?}");
+    let (status, last) = answers.last().unwrap();
+    assert_eq!(*status, 429, "{last}");
+    assert!(last.contains("destination_rate_limited"), "{last}");
 }

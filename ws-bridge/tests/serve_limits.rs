@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use relay_core::{BridgeEvent, ErrorCode};
 use relaycheck_tests::bridge::Bridge;
-use relaycheck_tests::ws::WsSession;
+use relaycheck_tests::ws::{Frame, WsSession};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
 const WAIT: Duration = Duration::from_secs(10);
@@ -124,4 +124,44 @@ async fn frames_are_bounded() {
     assert!(matches!(ws.next_event(WAIT).await, BridgeEvent::Connected { .. }));
     ws.send(&b"NOOP\r\n".repeat(20)).await;
     expect_closed(&mut ws, ErrorCode::FrameTooLarge).await;
+}
+
+/// Finding 4: the mail server's connection slots are shared by everyone,
+/// up to `--connections-per-destination`.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_to_one_destination_are_capped() {
+    let bridge = Bridge::spawn(BIN, &["--lab", "--connections-per-destination", "2"]);
+    let mut first = open_lab(&bridge, Some(&bridge.origin())).await;
+    assert!(matches!(first.next_event(WAIT).await, BridgeEvent::Connected { .. }));
+    let mut second = open_lab(&bridge, Some(&bridge.origin())).await;
+    assert!(matches!(second.next_event(WAIT).await, BridgeEvent::Connected { .. }));
+    let mut third = open_lab(&bridge, Some(&bridge.origin())).await;
+    let message = expect_error(&mut third, ErrorCode::DestinationBusy).await;
+    assert!(message.ends_with('.'), "{message}");
+    first.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut fourth = open_lab(&bridge, Some(&bridge.origin())).await;
+    assert!(
+        matches!(fourth.next_event(WAIT).await, BridgeEvent::Connected { .. }),
+        "a closed session gives its place back"
+    );
+}
+
+/// Finding 4: only SMTP bytes keep a session alive; websocket pings and
+/// text frames do not.
+#[tokio::test(flavor = "multi_thread")]
+async fn pings_and_text_frames_do_not_keep_a_session_alive() {
+    let bridge = Bridge::spawn(BIN, &["--lab", "--idle-timeout", "1"]);
+    let mut ws = open_lab(&bridge, Some(&bridge.origin())).await;
+    let until = std::time::Instant::now() + Duration::from_secs(6);
+    while std::time::Instant::now() < until {
+        ws.ping().await;
+        ws.send_text("still here").await;
+        match ws.next(Duration::from_millis(200)).await {
+            Some(Frame::Event(BridgeEvent::Closed { code: ErrorCode::IdleTimeout, .. })) => return,
+            Some(Frame::Closed) => panic!("closed without saying why"),
+            _ => continue,
+        }
+    }
+    panic!("pings and text frames kept an idle session alive past its idle timeout");
 }

@@ -42,8 +42,9 @@ async fn denied_destinations_are_refused_in_words() {
         ("[2002:a00:1::1]", 25, ErrorCode::AddressDenied, "6to4"),
         ("[2001:0:4136:e378:8000:63bf:f5ff:fffe]", 25, ErrorCode::AddressDenied, "Teredo"),
         // A name whose address is private, looked up on the loopback DNS server.
-        ("private.test", 25, ErrorCode::AddressDenied, "10.0.0.5"),
-        ("loop.test", 25, ErrorCode::AddressDenied, "127.0.0.1"),
+        // The sentence names the kind of address, never the address (finding 6).
+        ("private.test", 25, ErrorCode::AddressDenied, "private address"),
+        ("loop.test", 25, ErrorCode::AddressDenied, "loopback address"),
         ("nowhere.test", 25, ErrorCode::UnknownHost, "does not exist"),
         ("8.8.8.8", 22, ErrorCode::PortNotAllowed, "25, 465 and 587"),
         ("", 25, ErrorCode::BadRequest, "host"),
@@ -53,7 +54,29 @@ async fn denied_destinations_are_refused_in_words() {
         assert_eq!(code, want, "{host}:{port}: {message}");
         assert!(message.contains(words), "{host}:{port}: {message:?} should mention {words:?}");
         assert!(message.ends_with('.') && message.chars().next().unwrap().is_uppercase(), "not a sentence: {message}");
+        assert!(
+            !message.contains("10.0.0.5") && !message.contains("127.0.0.1") || host.starts_with("127"),
+            "{message}"
+        );
     }
+}
+
+/// Finding 9: a name with many addresses costs at most four connection
+/// attempts, within one connect deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_four_addresses_are_tried_for_one_connection() {
+    use relaycheck_tests::dns::DnsRecord;
+    let addresses: Vec<String> = (2..=13).map(|i| format!("127.0.0.{i}")).collect();
+    let dns = DnsServer::start(addresses.iter().map(|a| DnsRecord::a("many.test", a)).collect::<Vec<_>>());
+    // Nothing listens on this port: every attempt is refused at once.
+    let port = relaycheck_tests::net::free_port();
+    let target = format!("many.test:{port}");
+    let bridge = Bridge::spawn(BIN, &["--resolver", &dns.addr.to_string(), "--allow-target", &target]);
+    let (code, message) = refusal(&bridge, "many.test", port).await;
+    assert_eq!(code, ErrorCode::ConnectFailed, "{message}");
+    let tried = addresses.iter().filter(|a| message.contains(&format!("{a}:"))).count();
+    assert_eq!(tried, 4, "{message}");
+    assert!(message.contains("8 more addresses not tried"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
