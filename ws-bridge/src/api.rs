@@ -42,12 +42,12 @@ pub struct CheckParams {
 
 /// An API error: a stable code, a sentence, and a fitting HTTP status.
 /// Every refusal is counted in `/metrics` by its code.
-fn refuse(app: &App, code: ErrorCode, message: impl Into<String>) -> Response {
+pub fn refuse(app: &App, code: ErrorCode, message: impl Into<String>) -> Response {
     app.metrics.refused(code.as_str());
     error(code, message)
 }
 
-fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+pub fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     let status = match code {
         ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
         ErrorCode::OriginNotAllowed | ErrorCode::PortNotAllowed | ErrorCode::AddressDenied => StatusCode::FORBIDDEN,

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::lab::LabPolicy;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::policy::Policy;
+use crate::policy::{Cidr, Policy};
 use crate::resolve::Resolver;
 
 pub struct App {
@@ -22,8 +22,11 @@ pub struct App {
     pub resolver: Resolver,
     /// Origins allowed to open sessions; empty means the page's own origin.
     pub origins: Vec<String>,
-    /// Take the client's address from X-Forwarded-For (set by a reverse proxy).
+    /// Take the client's address from X-Forwarded-For (set by a reverse
+    /// proxy), when the peer is one of `trusted_proxies`.
     pub behind_proxy: bool,
+    /// The proxies whose X-Forwarded-For is believed (default loopback).
+    pub trusted_proxies: Vec<Cidr>,
     pub connect_timeout: Duration,
     /// How long hosted audits wait for each reply.
     pub reply_timeout: Duration,
@@ -41,10 +44,47 @@ impl App {
         origin_allowed(&self.origins, headers)
     }
 
-    /// The client's address: the peer, or behind a proxy the last address
-    /// it added to X-Forwarded-For (the only one the proxy vouches for).
+    /// The client's address: the peer, or, when the peer is a trusted
+    /// proxy, the address it added to X-Forwarded-For.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        client_ip(self.behind_proxy, peer, headers)
+        let trusted: &[Cidr] = if self.behind_proxy { &self.trusted_proxies } else { &[] };
+        client_ip(trusted, peer, headers)
+    }
+
+    /// Whether the request's Host names this bridge: an IP address (a page
+    /// served from an address is served by whoever has it), `localhost`,
+    /// or the host of a configured `--origin`. Any other name is a page
+    /// whose name was rebound to this bridge's address (DNS rebinding),
+    /// which must not drive a developer's local bridge, lab and
+    /// `--allow-target`s included.
+    pub fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        host_allowed(&self.origins, headers)
+    }
+}
+
+fn host_allowed(origins: &[String], headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(HOST).and_then(|v| v.to_str().ok()) else { return false };
+    let name = host_name(host);
+    if name.is_empty() {
+        return false;
+    }
+    if name.parse::<IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    origins
+        .iter()
+        .filter_map(|o| o.split_once("://").map(|(_, rest)| rest.trim_end_matches('/')))
+        .any(|authority| host_name(authority).eq_ignore_ascii_case(name))
+}
+
+/// The host of `host[:port]` or `[v6][:port]`, without brackets.
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split_once(']').map_or("", |(inside, _)| inside);
+    }
+    match authority.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => authority,
     }
 }
 
@@ -64,19 +104,30 @@ fn origin_allowed(origins: &[String], headers: &HeaderMap) -> bool {
         .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest.eq_ignore_ascii_case(host))
 }
 
-fn client_ip(behind_proxy: bool, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-    if !behind_proxy {
+fn client_ip(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
         return peer;
     }
-    // Only the last entry: everything before it came from the client.
-    headers
+    // From the right: each trusted proxy vouches for the entry before it;
+    // the first address that is not a trusted proxy is the client.
+    // Everything further left came from the client and proves nothing.
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|s| s.trim().parse::<IpAddr>().ok())
-        .unwrap_or(peer)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let Ok(ip) = entry.parse::<IpAddr>() else { return client };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
 }
 
 #[cfg(test)]
@@ -105,12 +156,44 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_is_read_only_behind_a_proxy_and_only_its_last_entry() {
-        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+    fn forwarded_for_is_read_only_from_trusted_proxies_and_only_their_entries() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let loopback = Cidr::loopback();
+        let peer = ip("127.0.0.1");
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.9")]);
-        assert_eq!(client_ip(false, peer, &h), peer);
-        assert_eq!(client_ip(true, peer, &h), "198.51.100.9".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&[], peer, &h), peer, "not behind a proxy");
+        assert_eq!(client_ip(&loopback, peer, &h), ip("198.51.100.9"));
         let forged = headers(&[("x-forwarded-for", "198.51.100.9, not-an-ip")]);
-        assert_eq!(client_ip(true, peer, &forged), peer, "a garbled last entry never falls back to an earlier one");
+        assert_eq!(
+            client_ip(&loopback, peer, &forged),
+            peer,
+            "a garbled last entry never falls back to an earlier one"
+        );
+        // Finding 5: a peer that is not a trusted proxy cannot claim an address.
+        assert_eq!(client_ip(&loopback, ip("203.0.113.5"), &h), ip("203.0.113.5"));
+        assert_eq!(client_ip(&loopback, ip("::ffff:127.0.0.1"), &h), ip("198.51.100.9"));
+        // A chain of trusted proxies: the first untrusted entry from the right.
+        let chain = vec!["10.0.0.0/8".parse().unwrap(), loopback[0]];
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.9, 10.1.1.1")]);
+        assert_eq!(client_ip(&chain, peer, &h), ip("198.51.100.9"));
+    }
+
+    #[test]
+    fn only_hosts_that_name_this_bridge_are_answered() {
+        let ok = |host: &str, origins: &[&str]| {
+            let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
+            host_allowed(&origins, &headers(&[("host", host)]))
+        };
+        for host in ["127.0.0.1:8025", "[::1]:8025", "localhost:8025", "192.0.2.7", "LOCALHOST"] {
+            assert!(ok(host, &[]), "{host}");
+        }
+        // Finding 7: a rebound name is not this bridge.
+        assert!(!ok("rebind.example:8025", &[]));
+        assert!(!ok("localhost.evil.example", &[]));
+        assert!(!ok("", &[]));
+        assert!(ok("relaycheck.example", &["https://relaycheck.example"]));
+        assert!(ok("relaycheck.example:443", &["https://Relaycheck.example/"]));
+        assert!(!ok("other.example", &["https://relaycheck.example"]));
+        assert!(!host_allowed(&[], &HeaderMap::new()), "no Host, no answer");
     }
 }

@@ -371,6 +371,68 @@ fn check_v6(ip: Ipv6Addr) -> Result<(), Denied> {
     }
 }
 
+/// An address block, `ADDR/LEN` (or a lone address, its own block), as
+/// `--trusted-proxy` and `--deny` take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub net: IpAddr,
+    pub len: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` lies in the block; an IPv4-mapped IPv6 address is read
+    /// as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.net, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                contains(u128::from(u32::from(net)), self.len, u128::from(u32::from(ip)), 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => contains(u128::from(net), self.len, u128::from(ip), 128),
+            _ => false,
+        }
+    }
+
+    /// 127.0.0.0/8 and ::1/128.
+    pub fn loopback() -> Vec<Cidr> {
+        vec![
+            Cidr { net: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), len: 8 },
+            Cidr { net: IpAddr::V6(Ipv6Addr::LOCALHOST), len: 128 },
+        ]
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let (addr, len) = input.split_once('/').map_or((input, None), |(a, l)| (a, Some(l)));
+        let net: IpAddr =
+            addr.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
+                format!("\"{input}\" is not an address block; write ADDRESS/LENGTH, such as 10.0.0.0/8")
+            })?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            None => max,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|&l| l <= max)
+                .ok_or_else(|| format!("\"{l}\" in \"{input}\" is not a prefix length from 0 to {max}"))?,
+        };
+        Ok(Cidr { net, len })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.net, self.len)
+    }
+}
+
 /// One `--allow-target HOST:PORT` entry: a destination opened exactly, for
 /// tests and the built-in lab, whatever its addresses and port.
 ///
@@ -1023,6 +1085,21 @@ mod tests {
             assert_eq!(t.to_string(), s);
             assert_eq!(t.to_string().parse::<AllowTarget>(), Ok(t));
         }
+    }
+
+    #[test]
+    fn address_blocks() {
+        let block: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(block.contains(ip("10.9.8.7")) && block.contains(ip("::ffff:10.0.0.1")));
+        assert!(!block.contains(ip("11.0.0.1")) && !block.contains(ip("::1")));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(ip("2001:db8:1::1")) && !v6.contains(ip("2001:db9::1")));
+        assert_eq!("192.0.2.1".parse::<Cidr>().unwrap(), Cidr { net: ip("192.0.2.1"), len: 32 });
+        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains(ip("8.8.8.8")));
+        for bad in ["10.0.0.0/33", "::/129", "nonsense/8", "10.0.0.0/x", ""] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        assert!(Cidr::loopback().iter().any(|c| c.contains(ip("127.0.0.2"))));
     }
 
     #[test]

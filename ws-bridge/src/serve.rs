@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::lab::Lab;
 use crate::limits::{LimitConfig, Limits};
-use crate::policy::{AllowTarget, Policy, DEFAULT_PORTS};
+use crate::policy::{AllowTarget, Cidr, Policy, DEFAULT_PORTS};
 use crate::resolve::Resolver;
 
 #[derive(Args, Debug)]
@@ -42,9 +42,14 @@ pub struct ServeArgs {
     /// DNS server to ask (IP:PORT) instead of the system's resolver.
     #[arg(long, value_name = "IP:PORT")]
     pub resolver: Option<SocketAddr>,
-    /// Trust X-Forwarded-For from a reverse proxy for the client's address.
+    /// Take the client's address from X-Forwarded-For, when the request
+    /// comes from a trusted proxy (--trusted-proxy; loopback by default).
     #[arg(long)]
     pub behind_proxy: bool,
+    /// A proxy whose X-Forwarded-For is believed (repeatable), as an address
+    /// block such as 10.0.0.0/8; implies --behind-proxy. Default: loopback.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<Cidr>,
     /// Sessions at once, from everyone.
     #[arg(long, default_value_t = LimitConfig::default().max_sessions)]
     pub max_sessions: usize,
@@ -94,7 +99,26 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(crate::api::healthz))
         .route("/metrics", get(crate::api::metrics))
         .fallback(crate::assets::serve)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), check_host))
         .with_state(app)
+}
+
+/// Answers only requests whose Host names this bridge (see
+/// [`App::host_allowed`]); `/healthz` answers whatever a probe calls it.
+async fn check_host(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path() == "/healthz" || app.host_allowed(request.headers()) {
+        return next.run(request).await;
+    }
+    let code = relay_core::ErrorCode::HostNotAllowed;
+    crate::api::refuse(
+        &app,
+        code,
+        "This bridge answers only to an IP address, localhost, or the names of the origins it was set up for (--origin).",
+    )
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
@@ -182,7 +206,8 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
         metrics: Default::default(),
         resolver,
         origins: args.origins,
-        behind_proxy: args.behind_proxy,
+        behind_proxy: args.behind_proxy || !args.trusted_proxies.is_empty(),
+        trusted_proxies: if args.trusted_proxies.is_empty() { Cidr::loopback() } else { args.trusted_proxies },
         connect_timeout: timeout,
         reply_timeout: timeout,
         guard_limits: GuardLimits { max_rcpts: args.max_rcpts, ..GuardLimits::default() },

@@ -155,3 +155,29 @@ async fn hosted_audits_are_charged_for_every_connection() {
     assert_eq!(*status, 429, "{last}");
     assert!(last.contains("destination_rate_limited"), "{last}");
 }
+
+/// Finding 7: a page whose name was rebound to the bridge's address gets
+/// nothing, even though its Origin equals its Host.
+#[test]
+fn a_rebound_name_is_not_answered() {
+    let bridge = Bridge::spawn(BIN, &["--lab"]);
+    let rebound = format!("rebind.example:{}", bridge.addr.port());
+    let origin = format!("http://{rebound}");
+    let (status, text) = http_request("GET", &bridge.url("/api/lab"), &[("Host", &rebound)], "");
+    assert_eq!(status, 421, "{text}");
+    assert!(text.contains("host_not_allowed"), "{text}");
+    let (_, open) = bridge.lab.unwrap();
+    let body = format!(r#"{{"host":"127.0.0.1","port":{}}}"#, open.port());
+    let headers = [("Host", rebound.as_str()), ("Origin", origin.as_str()), ("Content-Type", "application/json")];
+    let (status, text) = http_request("POST", &bridge.url("/api/check"), &headers, &body);
+    assert_eq!(status, 421, "{text}");
+    // Addresses and localhost name the bridge itself; so do configured origins.
+    for host in [bridge.addr.to_string(), format!("localhost:{}", bridge.addr.port())] {
+        assert_eq!(http_request("GET", &bridge.url("/api/lab"), &[("Host", &host)], "").0, 200, "{host}");
+    }
+    let bridge = Bridge::spawn(BIN, &["--origin", "https://relaycheck.example"]);
+    let (status, text) = http_request("GET", &bridge.url("/api/lab"), &[("Host", "relaycheck.example")], "");
+    assert_eq!(status, 200, "{text}");
+    let (_, metrics) = http_get(&bridge.url("/metrics"));
+    assert!(!metrics.contains("host_not_allowed"), "{metrics}");
+}
