@@ -31,46 +31,52 @@ pub struct Finding {
 /// counted), and `postmaster` refused at the server's name.
 pub(crate) fn from_controls(probes: &[ProbeReport], controls: &[ProbeReport], software: Software) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for c in controls {
+    let taken: Vec<&ProbeReport> =
+        controls.iter().filter(|c| c.lands_at.is_some() && c.verdict == ProbeVerdict::Accepted).collect();
+    if let Some(first) = taken.first() {
+        let places: Vec<String> = taken
+            .iter()
+            .map(|c| match c.lands_at.as_deref() {
+                Some("") => "a bare local part (no domain)".to_string(),
+                other => other.unwrap_or_default().to_string(),
+            })
+            .collect();
+        let said = first.reply.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+        let tricks: Vec<&str> = probes
+            .iter()
+            .filter(|p| matches!(p.outcome, Outcome::Unconfirmed { catch_all: true, .. }))
+            .map(|p| p.id.as_str())
+            .collect();
+        let not_counted = if tricks.is_empty() {
+            String::new()
+        } else {
+            format!(" The tricks accepted there ({}) are therefore not counted as relaying.", tricks.join(", "))
+        };
+        findings.push(Finding {
+            id: "accepts-any-recipient".into(),
+            tone: Tone::Warning,
+            text: format!(
+                "The server accepts mail for any recipient at {}: it took <{}>, a mailbox that cannot exist{said}, and the same at each of these. It checks recipients only later and bounces what it cannot deliver; those bounces go to forged senders (backscatter), which gets servers black-listed too.{not_counted}",
+                places.join(", "),
+                first.rcpt_to
+            ),
+            advice: software.catch_all_advice().iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    if let Some(c) =
+        controls.iter().find(|c| c.lands_at.is_none() && c.verdict != ProbeVerdict::Accepted && c.reply.is_some())
+    {
         let said = c.reply.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
-        let accepted = c.verdict == ProbeVerdict::Accepted;
-        match &c.lands_at {
-            Some(place) if accepted => {
-                let where_ = if place.is_empty() { "a bare local part (no domain)".to_string() } else { place.clone() };
-                let tricks: Vec<&str> = probes
-                    .iter()
-                    .filter(|p| p.lands_at == c.lands_at && matches!(p.outcome, Outcome::Unconfirmed { .. }))
-                    .map(|p| p.id.as_str())
-                    .collect();
-                let not_counted = if tricks.is_empty() {
-                    String::new()
-                } else {
-                    format!(" The tricks accepted there ({}) are therefore not counted as relaying.", tricks.join(", "))
-                };
-                findings.push(Finding {
-                    id: "accepts-any-recipient".into(),
-                    tone: Tone::Warning,
-                    text: format!(
-                        "The server accepts mail for any recipient at {where_}: it took <{}>, a mailbox that cannot exist{said}. It checks recipients only later and bounces what it cannot deliver; those bounces go to forged senders (backscatter), which gets servers black-listed too.{not_counted}",
-                        c.rcpt_to
-                    ),
-                    advice: software.catch_all_advice().iter().map(|s| s.to_string()).collect(),
-                });
-            }
-            None if !accepted && c.reply.is_some() => {
-                let name = c.rcpt_to.trim_start_matches("postmaster@");
-                findings.push(Finding {
-                    id: "postmaster-refused".into(),
-                    tone: Tone::Neutral,
-                    text: format!(
-                        "The server refused <{}>{said}. RFC 5321 §4.5.1 requires every domain a server takes mail for to accept postmaster; if {name}, the name in its banner, is not one of them, this is expected.",
-                        c.rcpt_to
-                    ),
-                    advice: Vec::new(),
-                });
-            }
-            _ => {}
-        }
+        let name = c.rcpt_to.trim_start_matches("postmaster@");
+        findings.push(Finding {
+            id: "postmaster-refused".into(),
+            tone: Tone::Neutral,
+            text: format!(
+                "The server refused <{}>{said}. RFC 5321 §4.5.1 requires every domain a server takes mail for to accept postmaster; if {name}, the name in its banner, is not one of them, this is expected.",
+                c.rcpt_to
+            ),
+            advice: Vec::new(),
+        });
     }
     findings
 }
