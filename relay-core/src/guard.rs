@@ -12,10 +12,18 @@
 //! the guard read and nothing hidden around it. Lines end in CRLF and nothing
 //! else: a bare LF or a bare CR may end a line for some servers and not for
 //! others (SMTP smuggling), so either one ends the session.
+//!
+//! MAIL and RCPT carry only the parameters an audit may use ([`ALLOWED_PARAMETERS`]),
+//! and nothing is forwarded after QUIT: the dialogue is over.
 
 use thiserror::Error;
 
 use crate::command::{Command, CommandError, MAX_COMMAND_LINE};
+
+/// The MAIL and RCPT parameters the guard forwards (RFC 1870 SIZE,
+/// RFC 6152 BODY, RFC 6531 SMTPUTF8); any other (DSN's NOTIFY and ORCPT,
+/// AUTH=, vendor extensions) is refused.
+pub const ALLOWED_PARAMETERS: [&str; 3] = ["SIZE", "BODY", "SMTPUTF8"];
 
 /// What one page may send in one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +31,9 @@ pub struct GuardLimits {
     /// Bytes in one line, CRLF included. Values above [`MAX_COMMAND_LINE`]
     /// are read as [`MAX_COMMAND_LINE`]: the grammar reads nothing longer.
     pub max_line: usize,
-    /// RCPT commands forwarded in one session; later ones are refused.
+    /// RCPT commands forwarded in one session; later ones are refused. An
+    /// audit's connection sends at most 4; 8 leaves room and no more, so a
+    /// bridge cannot be used to harvest a server's mailboxes.
     pub max_rcpts: u32,
     /// Lines read in one session, forwarded or refused; the one after the
     /// last closes the session.
@@ -32,7 +42,7 @@ pub struct GuardLimits {
 
 impl Default for GuardLimits {
     fn default() -> Self {
-        GuardLimits { max_line: MAX_COMMAND_LINE, max_rcpts: 64, max_commands: 1000 }
+        GuardLimits { max_line: MAX_COMMAND_LINE, max_rcpts: 8, max_commands: 1000 }
     }
 }
 
@@ -56,6 +66,10 @@ pub enum Refusal {
     CommandNotAllowed { verb: String },
     #[error("{0}, so the bridge did not forward the line")]
     Malformed(CommandError),
+    #[error("the bridge never forwards the {verb} parameter {param}: it forwards only SIZE, BODY and SMTPUTF8")]
+    ParameterNotAllowed { verb: String, param: String },
+    #[error("the page sent a line after QUIT, so the bridge stopped reading")]
+    AfterQuit,
     #[error("the bridge forwards at most {limit} RCPT commands in one session")]
     TooManyRecipients { limit: u32 },
     #[error("the page sent more than {limit} commands in one session, so the bridge stopped reading")]
@@ -78,6 +92,8 @@ impl Refusal {
         match self {
             Refusal::CommandNotAllowed { .. } => "command_not_allowed",
             Refusal::Malformed(_) => "malformed_command",
+            Refusal::ParameterNotAllowed { .. } => "parameter_not_allowed",
+            Refusal::AfterQuit => "after_quit",
             Refusal::TooManyRecipients { .. } => "too_many_recipients",
             Refusal::TooManyCommands { .. } => "too_many_commands",
             Refusal::LineTooLong { .. } => "line_too_long",
@@ -90,7 +106,7 @@ impl Refusal {
     /// The verb of the refused line, when the guard could read one.
     pub fn command(&self) -> Option<&str> {
         match self {
-            Refusal::CommandNotAllowed { verb } => Some(verb),
+            Refusal::CommandNotAllowed { verb } | Refusal::ParameterNotAllowed { verb, .. } => Some(verb),
             Refusal::Malformed(CommandError::UnexpectedArgument(verb) | CommandError::BadArgument(verb)) => Some(verb),
             Refusal::TooManyRecipients { .. } => Some("RCPT"),
             _ => None,
@@ -114,6 +130,8 @@ pub struct Guard {
     rcpts: u32,
     commands: u32,
     closed: bool,
+    /// QUIT was forwarded: nothing more is.
+    quit: bool,
 }
 
 impl Guard {
@@ -187,6 +205,9 @@ impl Guard {
 
     /// Decides on one whole line, without its CRLF.
     fn decide(&mut self, line: &[u8]) -> Decision {
+        if self.quit {
+            return Decision::Close(Refusal::AfterQuit);
+        }
         if self.commands >= self.limits.max_commands {
             return Decision::Close(Refusal::TooManyCommands { limit: self.limits.max_commands });
         }
@@ -220,14 +241,31 @@ impl Guard {
             }
             other => return Decision::Refuse(Refusal::CommandNotAllowed { verb: other.verb().to_string() }),
         }
+        if let Command::Mail { path, params } | Command::Rcpt { path, params } = &command {
+            // The grammar reads a path up to the last '>', so parameters
+            // could hide inside one (`<a@b> AUTH=<>`): a path holds no
+            // angle bracket and no space.
+            if path.contains(['<', '>', ' ']) {
+                return Decision::Refuse(Refusal::Malformed(CommandError::BadArgument(command.verb().to_string())));
+            }
+            let keyword = |p: &String| p.split('=').next().unwrap_or_default().to_ascii_uppercase();
+            if let Some(param) = params.iter().find(|p| !ALLOWED_PARAMETERS.contains(&keyword(p).as_str())) {
+                return Decision::Refuse(Refusal::ParameterNotAllowed {
+                    verb: command.verb().to_string(),
+                    param: keyword(param),
+                });
+            }
+        }
         let wire = command.to_string();
         // What the server reads must be what the guard read: the canonical
         // form has to read back as the same command.
         if Command::parse(wire.as_bytes()).as_ref() != Ok(&command) {
             return Decision::Refuse(Refusal::Malformed(CommandError::BadArgument(command.verb().to_string())));
         }
-        if matches!(command, Command::Rcpt { .. }) {
-            self.rcpts += 1;
+        match command {
+            Command::Rcpt { .. } => self.rcpts += 1,
+            Command::Quit => self.quit = true,
+            _ => {}
         }
         Decision::Forward(wire.into_bytes())
     }
@@ -305,8 +343,27 @@ mod tests {
             (b"EHLO a\tb\r\n", vec![Decision::Close(Refusal::Unreadable { byte: b'\t' })]),
             (b"EHLO \xff\xfe\r\n", vec![Decision::Close(Refusal::Unreadable { byte: 0xff })]),
             (
-                b"QUIT\r\nEHLO \xc3\r\nRSET\r\n",
-                vec![fwd("QUIT\r\n"), Decision::Close(Refusal::Unreadable { byte: 0xc3 })],
+                b"NOOP\r\nEHLO \xc3\r\nRSET\r\n",
+                vec![fwd("NOOP\r\n"), Decision::Close(Refusal::Unreadable { byte: 0xc3 })],
+            ),
+            // Nothing after QUIT, not even a command the guard would forward.
+            (b"QUIT\r\nRSET\r\nDATA\r\n", vec![fwd("QUIT\r\n"), Decision::Close(Refusal::AfterQuit)]),
+            // Parameters: SIZE, BODY and SMTPUTF8 only, and none hidden in a path.
+            (
+                b"MAIL FROM:<a@b> AUTH=<>\r\nRCPT TO:<c@d> NOTIFY=<x>\r\n",
+                vec![
+                    Decision::Refuse(Refusal::Malformed(CommandError::BadArgument("MAIL".into()))),
+                    Decision::Refuse(Refusal::Malformed(CommandError::BadArgument("RCPT".into()))),
+                ],
+            ),
+            (b"MAIL FROM:<a@b> size=10 SMTPUTF8\r\n", vec![fwd("MAIL FROM:<a@b> size=10 SMTPUTF8\r\n")]),
+            (
+                b"MAIL FROM:<a@b> AUTH=x\r\nRCPT TO:<c@d> NOTIFY=NEVER\r\nRSET\r\n",
+                vec![
+                    Decision::Refuse(Refusal::ParameterNotAllowed { verb: "MAIL".into(), param: "AUTH".into() }),
+                    Decision::Refuse(Refusal::ParameterNotAllowed { verb: "RCPT".into(), param: "NOTIFY".into() }),
+                    fwd("RSET\r\n"),
+                ],
             ),
         ]
     }
@@ -369,7 +426,9 @@ mod tests {
             commands.extend([Command::Rset, Command::mail(probe.mail_from), Command::rcpt(probe.rcpt_to)]);
         }
         commands.extend([Command::Noop, Command::Quit]);
-        let mut guard = Guard::default_limits();
+        // The whole plan in one session, past the default RCPT allowance.
+        let limits = GuardLimits { max_rcpts: 100, ..GuardLimits::default() };
+        let mut guard = Guard::new(limits);
         // One by one, then the whole audit pipelined in one frame.
         for command in &commands {
             let wire = command.to_string();
@@ -377,7 +436,7 @@ mod tests {
         }
         let all: String = commands.iter().map(|c| c.to_string()).collect();
         let expected: Vec<_> = commands.iter().map(|c| Decision::Forward(c.to_string().into_bytes())).collect();
-        assert_eq!(Guard::default_limits().push(all.as_bytes()), expected);
+        assert_eq!(Guard::new(limits).push(all.as_bytes()), expected);
     }
 
     #[test]
@@ -492,6 +551,8 @@ mod tests {
         let all = [
             Refusal::CommandNotAllowed { verb: "DATA".into() },
             Refusal::Malformed(CommandError::NoVerb),
+            Refusal::ParameterNotAllowed { verb: "MAIL".into(), param: "AUTH".into() },
+            Refusal::AfterQuit,
             Refusal::TooManyRecipients { limit: 64 },
             Refusal::TooManyCommands { limit: 1000 },
             Refusal::LineTooLong { limit: 512 },
@@ -505,6 +566,8 @@ mod tests {
             [
                 "command_not_allowed",
                 "malformed_command",
+                "parameter_not_allowed",
+                "after_quit",
                 "too_many_recipients",
                 "too_many_commands",
                 "line_too_long",

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use relay_core::BridgeEvent;
+use relay_core::{BridgeEvent, ErrorCode};
 use relaycheck_tests::bridge::Bridge;
 use relaycheck_tests::postfix::{Policy, Postfix};
-use relaycheck_tests::ws::WsSession;
+use relaycheck_tests::ws::{Frame, WsSession};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
 const WAIT: Duration = Duration::from_secs(10);
@@ -82,4 +82,36 @@ async fn unreadable_bytes_end_the_session_and_are_never_forwarded() {
     };
     assert!(refused_verbs(&all).contains(&"RCPT:too_many_recipients".to_string()), "{all:?}");
     assert_eq!(closed.0, relay_core::ErrorCode::GuardClosed, "{}", closed.1);
+}
+
+/// Finding 8: by default 8 RCPTs a session (an audit needs 4 a
+/// connection), and nothing after QUIT; MAIL parameters are vetted.
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_recipients_a_session_by_default_and_nothing_after_quit() {
+    let bridge = Bridge::spawn(BIN, &["--lab"]);
+    let (_, open) = bridge.lab.unwrap();
+    let mut ws = WsSession::open(bridge.addr, "127.0.0.1", open.port(), Some(&bridge.origin())).await;
+    assert!(matches!(ws.next_event(WAIT).await, BridgeEvent::Connected { .. }));
+    ws.read_until("220 ", WAIT).await;
+    let mut batch = String::from("EHLO x\r\nMAIL FROM:<a@example.com> NOTIFY=NEVER\r\nMAIL FROM:<a@example.com>\r\n");
+    for i in 0..9 {
+        batch.push_str(&format!("RCPT TO:<u{i}@example.net>\r\n"));
+    }
+    ws.send(batch.as_bytes()).await;
+    let (text, mut all) = ws.read_until(&"250 2.1.5 Ok\r\n".repeat(8), WAIT).await;
+    ws.send(b"QUIT\r\nNOOP\r\n").await;
+    let closed = loop {
+        match ws.next(WAIT).await {
+            Some(Frame::Event(BridgeEvent::Closed { code, message })) => break (code, message),
+            Some(Frame::Event(other)) => all.push(other),
+            Some(Frame::Bytes(_)) => continue,
+            Some(Frame::Closed) | None => panic!("closed without an event: {all:?}"),
+        }
+    };
+    let refused = refused_verbs(&all);
+    assert!(refused.contains(&"RCPT:too_many_recipients".to_string()), "{all:?}");
+    assert!(refused.contains(&"MAIL:parameter_not_allowed".to_string()), "{all:?}");
+    assert_eq!(text.matches("2.1.5").count(), 8, "{text}");
+    // The server closed after QUIT, or the guard refused the NOOP that followed.
+    assert!(matches!(closed.0, ErrorCode::ServerClosed | ErrorCode::GuardClosed), "{closed:?}");
 }
