@@ -25,6 +25,9 @@ pub struct App {
     /// Take the client's address from X-Forwarded-For (set by a reverse
     /// proxy), when the peer is one of `trusted_proxies`.
     pub behind_proxy: bool,
+    /// Whether `/metrics` is served by the main listener (not moved to
+    /// `--metrics-listen`).
+    pub metrics_on_main: bool,
     /// The proxies whose X-Forwarded-For is believed (default loopback).
     pub trusted_proxies: Vec<Cidr>,
     pub connect_timeout: Duration,

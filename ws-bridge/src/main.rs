@@ -36,6 +36,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start-up: the size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Audit one mail server for open relaying, from this machine.
     Check(check::CheckArgs),

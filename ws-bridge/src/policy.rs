@@ -58,6 +58,14 @@ pub enum Denied {
     /// An IPv6 transition form refused outright even though its embedded IPv4
     /// address is public (see [`Embedding`] for which forms and why).
     Transition { addr: Ipv6Addr, form: Embedding },
+    /// In a network the bridge's own interfaces are on: mail servers often
+    /// trust their neighbours (Postfix's `mynetworks_style = subnet`).
+    OwnNetwork(IpAddr),
+    /// In a block the operator denied with `--deny`.
+    Configured(IpAddr),
+    /// Not one of the addresses an `--allow-target` name had when the
+    /// bridge started: the name was opened, not whatever it points to later.
+    NotPinned(IpAddr),
 }
 
 /// The ways an IPv6 address can carry an IPv4 address.
@@ -149,6 +157,7 @@ impl Denied {
             | Denied::Multicast(a)
             | Denied::Reserved { addr: a, .. } => *a,
             Denied::Embedded { addr, .. } | Denied::Transition { addr, .. } => IpAddr::V6(*addr),
+            Denied::OwnNetwork(a) | Denied::Configured(a) | Denied::NotPinned(a) => *a,
         }
     }
 
@@ -164,6 +173,9 @@ impl Denied {
             Denied::Multicast(_) => "a multicast address",
             Denied::Reserved { what, .. } => what,
             Denied::Embedded { inner, .. } => inner.phrase(),
+            Denied::OwnNetwork(_) => "an address of the bridge's own network",
+            Denied::Configured(_) => "an address this bridge's operator denies",
+            Denied::NotPinned(_) => "an address the allowed target did not have when the bridge started",
             Denied::Transition { form, .. } => match form {
                 Embedding::Ipv4Compatible => "a deprecated IPv4-compatible address",
                 Embedding::Nat64LocalUse => "a local-use NAT64 address whose IPv4 part the bridge cannot locate",
@@ -199,6 +211,9 @@ impl Denied {
             Denied::Reserved { .. } => "the bridge never connects to reserved addresses",
             Denied::Embedded { inner, .. } => inner.never(),
             Denied::Transition { .. } => "the bridge never connects through IPv6 transition mechanisms",
+            Denied::OwnNetwork(_) => "the bridge never connects to its neighbours, which may trust it",
+            Denied::Configured(_) => "the bridge never connects there",
+            Denied::NotPinned(_) => "the bridge reaches an allowed target only at the addresses it checked at start-up",
         }
     }
 }
@@ -442,6 +457,16 @@ impl fmt::Display for Cidr {
 pub struct AllowTarget {
     pub host: String,
     pub port: u16,
+    /// The addresses the host had when the bridge started
+    /// ([`AllowTarget::pin`]); empty until then, which opens nothing.
+    pub addrs: Vec<IpAddr>,
+}
+
+impl AllowTarget {
+    /// An entry for `addr` itself, pinned to it.
+    pub fn exact(addr: std::net::SocketAddr) -> AllowTarget {
+        AllowTarget { host: addr.ip().to_string(), port: addr.port(), addrs: vec![addr.ip()] }
+    }
 }
 
 /// Why a `--allow-target` value could not be read.
@@ -499,7 +524,7 @@ impl FromStr for AllowTarget {
             return Err(bad_port());
         }
         let port = port.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(bad_port)?;
-        Ok(AllowTarget { host: host.to_ascii_lowercase(), port })
+        Ok(AllowTarget { host: host.to_ascii_lowercase(), port, addrs: Vec::new() })
     }
 }
 
@@ -580,14 +605,57 @@ impl PolicyError {
 pub struct Policy {
     /// Ports the bridge connects to (default 25, 465, 587).
     pub allowed_ports: Vec<u16>,
-    /// Exact destinations opened whatever their addresses and port.
+    /// Exact destinations opened whatever their addresses and port, at the
+    /// addresses they had at start-up.
     pub allow_targets: Vec<AllowTarget>,
+    /// Blocks denied besides the built-in tables: `--deny`.
+    pub deny: Vec<Cidr>,
+    /// The networks of the bridge's own interfaces ([`own_networks`]).
+    pub own_networks: Vec<Cidr>,
+    /// NAT64 prefixes (/96) besides 64:ff9b::/96 whose embedded IPv4
+    /// address is checked as if it were connected to: `--nat64-prefix`.
+    pub nat64_prefixes: Vec<Cidr>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { allowed_ports: DEFAULT_PORTS.to_vec(), allow_targets: Vec::new() }
+        Policy {
+            allowed_ports: DEFAULT_PORTS.to_vec(),
+            allow_targets: Vec::new(),
+            deny: Vec::new(),
+            own_networks: Vec::new(),
+            nat64_prefixes: Vec::new(),
+        }
     }
+}
+
+/// The IPv4 networks on-link to this machine's interfaces (routes without
+/// a gateway) and the IPv6 networks of its addresses, read from Linux's
+/// /proc; empty elsewhere. Loopback and link-local are denied anyway.
+pub fn own_networks() -> Vec<Cidr> {
+    let mut out = Vec::new();
+    for line in std::fs::read_to_string("/proc/net/route").unwrap_or_default().lines().skip(1) {
+        // Destination, gateway and mask as the kernel prints a __be32: its
+        // bytes in memory order, read as a native integer.
+        let field = |i: usize| line.split_whitespace().nth(i).and_then(|s| u32::from_str_radix(s, 16).ok());
+        if let (Some(dest), Some(0), Some(mask)) = (field(1), field(2), field(7)) {
+            if mask != 0 {
+                out.push(Cidr { net: IpAddr::V4(Ipv4Addr::from(dest.to_ne_bytes())), len: mask.count_ones() as u8 });
+            }
+        }
+    }
+    for line in std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default().lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let (Some(addr), Some(len)) = (
+            f.first().and_then(|a| u128::from_str_radix(a, 16).ok()),
+            f.get(2).and_then(|l| u8::from_str_radix(l, 16).ok()),
+        ) {
+            if len > 0 && len <= 128 {
+                out.push(Cidr { net: IpAddr::V6(Ipv6Addr::from(addr)), len });
+            }
+        }
+    }
+    out
 }
 
 impl Policy {
@@ -614,17 +682,52 @@ impl Policy {
     /// [`check_address`]; the first denied address refuses the whole name.
     pub fn check(&self, host: &str, port: u16, addrs: &[IpAddr]) -> Result<Vec<IpAddr>, PolicyError> {
         let no_address = || PolicyError::NoAddress { host: host.to_string() };
-        if self.is_allow_target(host, port) {
-            return if addrs.is_empty() { Err(no_address()) } else { Ok(addrs.to_vec()) };
+        let denied = |addr: IpAddr, why: Denied| PolicyError::AddressDenied { host: host.to_string(), addr, why };
+        if let Some(target) = self.allow_targets.iter().find(|t| t.matches(host, port)) {
+            if addrs.is_empty() {
+                return Err(no_address());
+            }
+            if let Some(&addr) = addrs.iter().find(|a| !target.addrs.contains(a)) {
+                return Err(denied(addr, Denied::NotPinned(addr)));
+            }
+            return Ok(addrs.to_vec());
         }
         self.check_port(port)?;
         if addrs.is_empty() {
             return Err(no_address());
         }
         for &addr in addrs {
-            check_address(addr).map_err(|why| PolicyError::AddressDenied { host: host.to_string(), addr, why })?;
+            self.check_one(addr).map_err(|why| denied(addr, why))?;
         }
         Ok(addrs.to_vec())
+    }
+
+    /// The built-in tables, then the configured NAT64 prefixes, the bridge's
+    /// own networks and `--deny`, for the address and any IPv4 address a
+    /// configured NAT64 prefix embeds.
+    fn check_one(&self, addr: IpAddr) -> Result<(), Denied> {
+        check_address(addr)?;
+        let local = |ip: IpAddr| -> Result<(), Denied> {
+            if self.deny.iter().any(|c| c.contains(ip)) {
+                return Err(Denied::Configured(ip));
+            }
+            if self.own_networks.iter().any(|c| c.contains(ip)) {
+                return Err(Denied::OwnNetwork(ip));
+            }
+            Ok(())
+        };
+        local(addr)?;
+        if let IpAddr::V6(v6) = addr {
+            if self.nat64_prefixes.iter().any(|c| c.contains(addr)) {
+                let inner = IpAddr::V4(Ipv4Addr::from(u128::from(v6) as u32));
+                check_address(inner).and_then(|()| local(inner)).map_err(|why| Denied::Embedded {
+                    addr: v6,
+                    form: Embedding::Nat64,
+                    inner: Box::new(why),
+                })?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -649,6 +752,9 @@ mod tests {
             Denied::Reserved { what, .. } => format!("reserved: {what}"),
             Denied::Embedded { form, inner, .. } => format!("{form} of {}: {}", inner.addr(), label(inner)),
             Denied::Transition { form, .. } => format!("transition: {form}"),
+            Denied::OwnNetwork(_) => "own network".into(),
+            Denied::Configured(_) => "configured".into(),
+            Denied::NotPinned(_) => "not pinned".into(),
         }
     }
 
@@ -1034,7 +1140,7 @@ mod tests {
     #[test]
     fn allow_target_parsing() {
         let ok = |s: &str, host: &str, port: u16| {
-            assert_eq!(s.parse::<AllowTarget>(), Ok(AllowTarget { host: host.into(), port }), "{s}");
+            assert_eq!(s.parse::<AllowTarget>(), Ok(AllowTarget { host: host.into(), port, addrs: vec![] }), "{s}");
         };
         ok("localhost:2525", "localhost", 2525);
         ok("LocalHost:25", "localhost", 25);
@@ -1189,12 +1295,10 @@ mod tests {
 
     #[test]
     fn allow_targets_open_exactly_their_host_and_port() {
-        let policy = Policy {
-            allow_targets: vec!["localhost:2525".parse().unwrap(), "[::1]:25".parse().unwrap()],
-            ..Policy::default()
-        };
         let loopback = [ip("127.0.0.1"), ip("::1")];
-        // Exact match: any address, any port.
+        let pinned = |s: &str| AllowTarget { addrs: loopback.to_vec(), ..s.parse().unwrap() };
+        let policy = Policy { allow_targets: vec![pinned("localhost:2525"), pinned("[::1]:25")], ..Policy::default() };
+        // Exact match: any address (of those pinned at start-up), any port.
         assert_eq!(policy.check("localhost", 2525, &loopback), Ok(loopback.to_vec()));
         assert_eq!(policy.check("LOCALHOST", 2525, &loopback), Ok(loopback.to_vec()));
         assert_eq!(policy.check("::1", 25, &[ip("::1")]), Ok(vec![ip("::1")]));
@@ -1209,5 +1313,41 @@ mod tests {
         assert_eq!(policy.check("localhost", 2525, &[]).unwrap_err().code(), ErrorCode::NoAddress);
         assert!(policy.is_allow_target("localhost", 2525));
         assert!(!policy.is_allow_target("localhost", 25));
+        // Item 10: a name is opened at the addresses it had at start-up, not
+        // at whatever it resolves to later.
+        let err = policy.check("localhost", 2525, &[ip("10.0.0.5")]).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::AddressDenied);
+        assert!(err.to_string().contains("at start-up"), "{err}");
+        assert!(!err.to_string().contains("10.0.0.5"), "{err}");
+    }
+
+    #[test]
+    fn operator_denials_own_networks_and_nat64_prefixes() {
+        let policy = Policy {
+            deny: vec!["8.8.8.0/24".parse().unwrap()],
+            own_networks: vec!["93.184.215.0/24".parse().unwrap(), "2606:2800:220:1::/64".parse().unwrap()],
+            nat64_prefixes: vec!["2001:67c:2960:6464::/96".parse().unwrap()],
+            ..Policy::default()
+        };
+        let kind = |s: &str| policy.check("mx.example", 25, &[ip(s)]).map_err(|e| e.to_string());
+        assert!(kind("8.8.8.8").unwrap_err().contains("operator denies"));
+        assert!(kind("8.8.4.4").is_ok());
+        assert!(kind("93.184.215.14").unwrap_err().contains("own network"));
+        assert!(kind("2606:2800:220:1::25").unwrap_err().contains("own network"));
+        assert!(kind("2606:2800:220:2::25").is_ok());
+        // The embedded IPv4 address of a configured NAT64 prefix is checked.
+        assert!(kind("2001:67c:2960:6464::a00:1").unwrap_err().contains("NAT64 form of a private address"));
+        assert!(kind("2001:67c:2960:6464::808:808").unwrap_err().contains("operator denies"));
+        assert!(kind("2001:67c:2960:6464::808:404").is_ok());
+        assert!(kind("2001:67c:2960:6465::a00:1").is_ok(), "outside the prefix it is an ordinary address");
+    }
+
+    #[test]
+    fn own_networks_are_read_where_linux_says() {
+        // Whatever this machine has, loopback and link-local stay out of
+        // the list's way (they are denied anyway) and nothing panics.
+        for c in own_networks() {
+            assert!(c.len <= 128, "{c}");
+        }
     }
 }

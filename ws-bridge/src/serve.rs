@@ -32,6 +32,17 @@ pub struct ServeArgs {
     /// Open exactly this HOST:PORT whatever the policy says (repeatable); for tests.
     #[arg(long = "allow-target", value_name = "HOST:PORT")]
     pub allow_targets: Vec<AllowTarget>,
+    /// An address block the bridge never connects to (repeatable), besides
+    /// the private and reserved ranges and its own networks.
+    #[arg(long = "deny", value_name = "CIDR")]
+    pub deny: Vec<Cidr>,
+    /// A NAT64 prefix (a /96) besides 64:ff9b::/96 (repeatable): the IPv4
+    /// address it embeds is checked as if connected to.
+    #[arg(long = "nat64-prefix", value_name = "CIDR")]
+    pub nat64_prefixes: Vec<Cidr>,
+    /// Serve /metrics on this address instead of the main listener.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Destination ports sessions may reach.
     #[arg(long = "allow-port", value_name = "PORT", default_values_t = DEFAULT_PORTS)]
     pub allowed_ports: Vec<u16>,
@@ -91,13 +102,14 @@ pub struct ServeArgs {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let router =
+        if app.metrics_on_main { Router::new().route("/metrics", get(crate::api::metrics)) } else { Router::new() };
+    router
         .route("/ws", get(crate::ws::upgrade))
         .route("/api/check", post(crate::api::check).get(crate::api::check_get))
         .route("/api/mx", get(crate::api::mx))
         .route("/api/lab", get(crate::api::lab))
         .route("/healthz", get(crate::api::healthz))
-        .route("/metrics", get(crate::api::metrics))
         .fallback(crate::assets::serve)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), check_host))
         .with_state(app)
@@ -124,12 +136,29 @@ async fn check_host(
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let listener = listen(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(listen(addr).map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?),
+        None => None,
+    };
     let (app, lab) = build_app(args, shutdown_rx.clone()).await?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout for people and scripts; logs go to stderr.
     println!("relaycheck is serving http://{local}/");
     if let Some(lab) = &lab {
         println!("lab: a closed mail server at {} and an open relay at {}", lab.closed.addr, lab.open.addr);
+    }
+    // After the lab's line: scripts read the first lines in this order.
+    if let Some(metrics) = metrics_listener {
+        let addr = metrics.local_addr().map_err(|e| e.to_string())?;
+        println!("metrics: http://{addr}/metrics");
+        let metrics_router = Router::new().route("/metrics", get(crate::api::metrics)).with_state(Arc::clone(&app));
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let _ = axum::serve(metrics, metrics_router).with_graceful_shutdown(stopped).await;
+        });
     }
     serve(listener, app, async move {
         shutdown_signal().await;
@@ -178,7 +207,7 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
     let lab = if args.lab {
         let lab = Lab::start(shutdown.clone()).await.map_err(|e| format!("cannot start the lab: {e}"))?;
         for server in [&lab.closed, &lab.open] {
-            allow_targets.push(AllowTarget { host: server.addr.ip().to_string(), port: server.addr.port() });
+            allow_targets.push(AllowTarget::exact(server.addr));
         }
         tracing::info!(closed = %lab.closed.addr, open = %lab.open.addr, "lab mail servers started");
         Some(lab)
@@ -199,13 +228,31 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
         max_bytes_down: args.max_bytes_down,
         max_frame: args.max_frame,
     });
+    // An --allow-target name is opened at the addresses it has now, never
+    // at whatever it points to later.
+    for target in allow_targets.iter_mut().filter(|t| t.addrs.is_empty()) {
+        target.addrs = resolver
+            .lookup_ip(&target.host)
+            .await
+            .map_err(|e| format!("cannot resolve --allow-target {target}: {e}"))?;
+    }
+    if let Some(bad) = args.nat64_prefixes.iter().find(|c| c.len != 96 || c.net.is_ipv4()) {
+        return Err(format!("--nat64-prefix {bad}: only IPv6 /96 prefixes are supported"));
+    }
     let lab_targets = lab.iter().flat_map(|l| [&l.closed, &l.open]).map(|s| (s.policy, s.addr)).collect();
     let app = Arc::new(App {
-        policy: Policy { allowed_ports: args.allowed_ports, allow_targets },
+        policy: Policy {
+            allowed_ports: args.allowed_ports,
+            allow_targets,
+            deny: args.deny,
+            own_networks: crate::policy::own_networks(),
+            nat64_prefixes: args.nat64_prefixes,
+        },
         limits,
         metrics: Default::default(),
         resolver,
         origins: args.origins,
+        metrics_on_main: args.metrics_listen.is_none(),
         behind_proxy: args.behind_proxy || !args.trusted_proxies.is_empty(),
         trusted_proxies: if args.trusted_proxies.is_empty() { Cidr::loopback() } else { args.trusted_proxies },
         connect_timeout: timeout,

@@ -181,3 +181,22 @@ fn a_rebound_name_is_not_answered() {
     let (_, metrics) = http_get(&bridge.url("/metrics"));
     assert!(!metrics.contains("host_not_allowed"), "{metrics}");
 }
+
+/// Item 10: `/metrics` can move off the public listener.
+#[test]
+fn metrics_can_move_to_another_listener() {
+    let port = relaycheck_tests::net::free_port();
+    let metrics = format!("127.0.0.1:{port}");
+    let bridge = Bridge::spawn(BIN, &["--metrics-listen", &metrics]);
+    let (status, _) = http_get(&bridge.url("/metrics"));
+    assert_eq!(status, 404, "no longer on the public listener");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        if std::net::TcpStream::connect(&metrics).is_ok() {
+            break http_get(&format!("http://{metrics}/metrics")).1;
+        }
+        assert!(std::time::Instant::now() < until, "nothing listens on {metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(text.contains("relaycheck_sessions_total"), "{text}");
+}
