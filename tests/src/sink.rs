@@ -18,6 +18,8 @@ pub struct Sink {
     pub open: Arc<AtomicUsize>,
     /// Connections accepted in all.
     pub accepted: Arc<AtomicUsize>,
+    /// The most connections open at once so far.
+    pub peak: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -30,11 +32,13 @@ impl Sink {
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicUsize::new(0));
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (o, a) = (open.clone(), accepted.clone());
+        let peak = Arc::new(AtomicUsize::new(0));
+        let (o, a, p) = (open.clone(), accepted.clone(), peak.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 a.fetch_add(1, Ordering::SeqCst);
-                o.fetch_add(1, Ordering::SeqCst);
+                let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
                 let o = o.clone();
                 tokio::spawn(async move {
                     let _ = serve(stream).await;
@@ -42,7 +46,7 @@ impl Sink {
                 });
             }
         });
-        Sink { addr, open, accepted, task }
+        Sink { addr, open, accepted, peak, task }
     }
 }
 
