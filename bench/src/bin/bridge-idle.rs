@@ -155,6 +155,8 @@ async fn run(args: Args, sessions: usize) -> ExitCode {
                 "1000000",
                 "--connects-per-destination",
                 "1000000",
+                "--connections-per-destination",
+                "1000000",
                 "--idle-timeout",
                 "600",
                 "--session-lifetime",

@@ -78,8 +78,17 @@ fn main() -> ExitCode {
         return ExitCode::from(64);
     }
     let echo = spawn_echo_server(args.blocks * 3 + 8);
-    let bridge_args: Vec<String> =
-        ["--connects-per-ip", "100000", "--connects-per-destination", "100000"].iter().map(|s| s.to_string()).collect();
+    let bridge_args: Vec<String> = [
+        "--connects-per-ip",
+        "100000",
+        "--connects-per-destination",
+        "100000",
+        "--connections-per-destination",
+        "100000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let (_bridge, bridge_addr) = match spawn_bridge(&args.ws_bridge, echo, &bridge_args) {
         Ok(b) => b,
         Err(e) => {
