@@ -5,24 +5,11 @@
 //! - `ws-bridge check HOST` audits a mail server from this terminal.
 //!
 //! `check`'s exit codes are part of the interface; see [`exit::ExitCode`].
-
-mod api;
-mod app;
-mod assets;
-mod audit;
-mod check;
-mod destination;
-mod exit;
-mod lab;
-mod limits;
-mod metrics;
-mod policy;
-mod render;
-mod resolve;
-mod serve;
-mod ws;
+//! Everything lives in the `ws_bridge` library; this file only parses the
+//! command line and picks the runtime.
 
 use clap::{Parser, Subcommand};
+use ws_bridge::{check, exit, serve};
 
 #[derive(Parser)]
 #[command(
@@ -61,7 +48,7 @@ fn main() -> std::process::ExitCode {
             Command::Check(args) => check::run(args).await,
             Command::Serve(args) => {
                 init_logging();
-                match serve::run(args).await {
+                match serve::main(args).await {
                     Ok(()) => exit::ExitCode::Closed,
                     Err(message) => {
                         eprintln!("ws-bridge: {message}");

@@ -4,7 +4,7 @@
 //! - `POST /api/check` with `{"host":…,"port":…}` → the report of
 //!   `ws-bridge check --json`; every connection it opens passes the same
 //!   destination function and limits as a websocket session
-//!   ([`crate::destination`])
+//!   ([`crate::serve::destination`])
 //! - `GET /api/mx?domain=` → MX hosts, their addresses, and whether the
 //!   policy lets the bridge reach each
 //! - `GET /api/lab` → the built-in lab's targets, when `--lab` is on
@@ -25,10 +25,10 @@ use serde_json::json;
 use relay_core::wire::sentence;
 use tokio::net::TcpStream;
 
-use crate::app::App;
 use crate::audit::Dial;
-use crate::destination::{self, DestinationError};
-use crate::limits::DestinationPermit;
+use crate::serve::app::App;
+use crate::serve::destination::{self, DestinationError};
+use crate::serve::limits::DestinationPermit;
 
 /// The body of `POST /api/check`.
 #[derive(Deserialize)]
@@ -318,7 +318,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
     let body = json!({
         "status": if shutting_down { "shutting_down" } else { "ok" },
         "sessions": app.limits.active_sessions(),
-        "page": crate::assets::page_present(),
+        "page": crate::serve::assets::page_present(),
         "lab": !app.lab_targets.is_empty(),
     });
     (status, Json(body)).into_response()

@@ -22,8 +22,8 @@ use relay_core::{BridgeEvent, Decision, ErrorCode, Guard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::app::App;
-use crate::destination::{self, Connection, DestinationError};
+use crate::serve::app::App;
+use crate::serve::destination::{self, Connection, DestinationError};
 
 /// The query string, kept loose so that a missing or bad field is answered
 /// with a sentence instead of axum's plain-text 400.

@@ -15,10 +15,10 @@ use relay_core::ErrorCode;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::app::App;
-use crate::limits::DestinationPermit;
-use crate::policy::PolicyError;
 use crate::resolve::ResolveError;
+use crate::serve::app::App;
+use crate::serve::limits::DestinationPermit;
+use crate::serve::policy::PolicyError;
 
 /// Addresses of one name tried for one connection, within one connect
 /// deadline: a name with hundreds of A records costs no more than four.

@@ -9,11 +9,11 @@ use axum::http::HeaderMap;
 use relay_core::GuardLimits;
 use tokio::sync::watch;
 
-use crate::lab::LabPolicy;
-use crate::limits::Limits;
-use crate::metrics::Metrics;
-use crate::policy::{Cidr, Policy};
 use crate::resolve::Resolver;
+use crate::serve::lab::LabPolicy;
+use crate::serve::limits::Limits;
+use crate::serve::metrics::Metrics;
+use crate::serve::policy::{Cidr, Policy};
 
 pub struct App {
     pub policy: Policy,

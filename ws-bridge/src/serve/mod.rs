@@ -13,11 +13,21 @@ use relay_core::GuardLimits;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::App;
-use crate::lab::Lab;
-use crate::limits::{LimitConfig, Limits};
-use crate::policy::{AllowTarget, Cidr, Policy, DEFAULT_PORTS};
 use crate::resolve::Resolver;
+use app::App;
+use lab::Lab;
+use limits::{LimitConfig, Limits};
+use policy::{AllowTarget, Cidr, Policy, DEFAULT_PORTS};
+
+pub mod api;
+pub mod app;
+pub mod assets;
+pub mod destination;
+pub mod lab;
+pub mod limits;
+pub mod metrics;
+pub mod policy;
+pub mod ws;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -102,15 +112,18 @@ pub struct ServeArgs {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    let router =
-        if app.metrics_on_main { Router::new().route("/metrics", get(crate::api::metrics)) } else { Router::new() };
+    let router = if app.metrics_on_main {
+        Router::new().route("/metrics", get(crate::serve::api::metrics))
+    } else {
+        Router::new()
+    };
     router
-        .route("/ws", get(crate::ws::upgrade))
-        .route("/api/check", post(crate::api::check).get(crate::api::check_get))
-        .route("/api/mx", get(crate::api::mx))
-        .route("/api/lab", get(crate::api::lab))
-        .route("/healthz", get(crate::api::healthz))
-        .fallback(crate::assets::serve)
+        .route("/ws", get(crate::serve::ws::upgrade))
+        .route("/api/check", post(crate::serve::api::check).get(crate::serve::api::check_get))
+        .route("/api/mx", get(crate::serve::api::mx))
+        .route("/api/lab", get(crate::serve::api::lab))
+        .route("/healthz", get(crate::serve::api::healthz))
+        .fallback(crate::serve::assets::serve)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), check_host))
         .with_state(app)
 }
@@ -126,16 +139,30 @@ async fn check_host(
         return next.run(request).await;
     }
     let code = relay_core::ErrorCode::HostNotAllowed;
-    crate::api::refuse(
+    crate::serve::api::refuse(
         &app,
         code,
         "This bridge answers only to an IP address, localhost, or the names of the origins it was set up for (--origin).",
     )
 }
 
-pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+/// `ws-bridge serve` from the command line: binds `--listen` and runs until
+/// SIGINT or SIGTERM.
+pub async fn main(args: ServeArgs) -> Result<(), String> {
     let listener = listen(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    run(listener, args, shutdown_signal()).await
+}
+
+/// Serves on `listener` with these settings until `shutdown` completes, then
+/// lets running sessions send their closing event and stops the lab. Tests
+/// call it in-process, with a listener on `127.0.0.1:0` and a shutdown future
+/// of their own, as mini-redis's `server::run` is called.
+pub async fn run(
+    listener: TcpListener,
+    args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let metrics_listener = match args.metrics_listen {
         Some(addr) => Some(listen(addr).map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?),
         None => None,
@@ -151,7 +178,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(metrics) = metrics_listener {
         let addr = metrics.local_addr().map_err(|e| e.to_string())?;
         println!("metrics: http://{addr}/metrics");
-        let metrics_router = Router::new().route("/metrics", get(crate::api::metrics)).with_state(Arc::clone(&app));
+        let metrics_router =
+            Router::new().route("/metrics", get(crate::serve::api::metrics)).with_state(Arc::clone(&app));
         let mut stop = shutdown_rx.clone();
         tokio::spawn(async move {
             let stopped = async move {
@@ -161,7 +189,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         });
     }
     serve(listener, app, async move {
-        shutdown_signal().await;
+        shutdown.await;
         let _ = shutdown_tx.send(true);
     })
     .await?;
@@ -245,7 +273,7 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
             allowed_ports: args.allowed_ports,
             allow_targets,
             deny: args.deny,
-            own_networks: crate::policy::own_networks(),
+            own_networks: crate::serve::policy::own_networks(),
             nat64_prefixes: args.nat64_prefixes,
         },
         limits,
@@ -262,6 +290,20 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
         lab_targets,
     });
     Ok((app, lab))
+}
+
+impl ServeArgs {
+    /// The settings that these command-line flags give (`--listen` is
+    /// ignored by [`run`], which is handed its listener).
+    pub fn from_flags<'a>(flags: impl IntoIterator<Item = &'a str>) -> Result<ServeArgs, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("serve").chain(flags)).map(|f| f.args)
+    }
 }
 
 async fn shutdown_signal() {

@@ -9,7 +9,9 @@ use relay_core::{Config, Event, Verdict};
 
 use crate::audit;
 use crate::exit::ExitCode;
-use crate::render::Style;
+use render::Style;
+
+pub mod render;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Exit codes: 0 closed, 1 open relay, 2 inconclusive or blocked, \
@@ -86,7 +88,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     let _ = if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("reports serialise"))
     } else if connected {
-        write!(out, "{}", crate::render::summary(&report, style))
+        write!(out, "{}", render::summary(&report, style))
     } else {
         Ok(())
     };

@@ -1,0 +1,17 @@
+//! The native side of relaycheck, as a library: `ws-bridge`'s thin `main`
+//! parses the command line and calls in here, and tests can start a bridge
+//! in-process ([`serve::run`]) when they need to look inside.
+//!
+//! - [`check`]: `ws-bridge check HOST`, the audit from a terminal;
+//! - [`serve`]: `ws-bridge serve`, the websocket bridge, the page, the hosted
+//!   API and the lab, with the policy and the limits that keep it from ever
+//!   becoming an open proxy;
+//! - [`audit`]: the tokio driver of relay-core's session, which `check`, the
+//!   hosted API and the lab share; [`resolve`]: DNS; [`exit`]: `check`'s exit
+//!   codes.
+
+pub mod audit;
+pub mod check;
+pub mod exit;
+pub mod resolve;
+pub mod serve;
