@@ -19,12 +19,14 @@
 //! - [`software`]: which MTA answered, and advice for it;
 //! - [`config`]: the caller's choices;
 //! - [`wire`]: what the page and the bridge say to each other;
-//! - [`guard`]: what the bridge lets a page send to a mail server.
+//! - [`guard`]: what the bridge lets a page send to a mail server;
+//! - [`domain`]: a domain's answer, the worst over every MX host × address.
 
 pub mod capabilities;
 pub mod command;
 pub mod config;
 mod connection;
+pub mod domain;
 pub mod finding;
 pub mod guard;
 pub mod narration;
@@ -45,6 +47,7 @@ pub use capabilities::Capabilities;
 pub use command::Command;
 pub use config::{Config, ConfigError};
 pub use connection::ConnectionId;
+pub use domain::{DomainReport, Target};
 pub use finding::Finding;
 pub use guard::{Decision, Guard, GuardLimits, Refusal};
 pub use probe::ProbeKind;
