@@ -215,15 +215,18 @@ impl DomainReport {
                     verdict: Verdict::Closed,
                     reason: null_mx(domain),
                     targets,
-                    notes: vec![null_mx(domain)],
+                    notes: Vec::new(),
                 };
+            }
+            MailServers::Host(host) => {
+                if host.implicit {
+                    notes.push(implicit_mx(domain));
+                }
+                cut_addresses(std::iter::once(host), &mut notes);
             }
             MailServers::Hosts(hosts) => {
                 if hosts.first().is_some_and(|h| h.implicit) {
-                    notes.push(format!(
-                        "The domain {domain} has no MX record, so mail goes to the domain's own addresses \
-                         (its implicit MX, RFC 5321 §5.1); those were audited."
-                    ));
+                    notes.push(implicit_mx(domain));
                 }
                 if hosts.len() > MAX_HOSTS {
                     notes.push(format!(
@@ -240,7 +243,6 @@ impl DomainReport {
                 }
                 cut_addresses(hosts.iter().take(MAX_HOSTS), &mut notes);
             }
-            MailServers::Host(host) => cut_addresses(std::iter::once(host), &mut notes),
         }
         let refused = targets
             .iter()
@@ -311,6 +313,14 @@ fn cut_addresses<'a>(hosts: impl Iterator<Item = &'a MxHost>, notes: &mut Vec<St
             h.addresses.len()
         ));
     }
+}
+
+/// The sentence for an implicit MX.
+pub fn implicit_mx(domain: &str) -> String {
+    format!(
+        "The domain {domain} has no MX record, so mail goes to the domain's own addresses (its implicit MX, \
+         RFC 5321 §5.1); those were audited."
+    )
 }
 
 /// The sentence for a null MX.

@@ -7,11 +7,13 @@
 //!   API and the lab, with the policy and the limits that keep it from ever
 //!   becoming an open proxy;
 //! - [`audit`]: the tokio driver of relay-core's session, which `check`, the
-//!   hosted API and the lab share; [`resolve`]: DNS; [`exit`]: `check`'s exit
+//!   hosted API and the lab share; [`domain`]: every address of a domain
+//!   audited at once; [`resolve`]: DNS; [`exit`]: `check`'s exit
 //!   codes.
 
 pub mod audit;
 pub mod check;
+pub mod domain;
 pub mod exit;
 pub mod resolve;
 pub mod serve;

@@ -26,7 +26,7 @@ struct Cli {
 // Parsed once at start-up: the size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Command {
-    /// Audit one mail server for open relaying, from this machine.
+    /// Audit a mail domain (every MX host at every address) or one mail server for open relaying, from this machine.
     Check(check::CheckArgs),
     /// Serve the page, the websocket bridge and the hosted API.
     Serve(serve::ServeArgs),

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use relay_core::narration::verdict_word;
-use relay_core::{ProbeReport, ProbeVerdict, Report, Tone, Verdict};
+use relay_core::{DomainReport, ProbeReport, ProbeVerdict, Report, Target, Tone, Verdict};
 
 /// Whether to colour the output (a terminal, and NO_COLOR unset).
 #[derive(Clone, Copy)]
@@ -164,4 +164,121 @@ fn probe_colour(p: &ProbeReport) -> &'static str {
         ProbeVerdict::Denied => "32",
         ProbeVerdict::Inconclusive | ProbeVerdict::Blocked => "33",
     }
+}
+
+fn verdict_text(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Open => "open",
+        Verdict::Closed => "closed",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Blocked => "blocked",
+    }
+}
+
+fn verdict_colour(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Open => "31",
+        Verdict::Closed => "32",
+        Verdict::Inconclusive | Verdict::Blocked => "33",
+    }
+}
+
+/// One line as a target of a domain audit finishes.
+pub fn progress_line(target: &Target) -> String {
+    match &target.report {
+        Some(r) => format!(
+            "=== {}: {} in {}",
+            target.label(),
+            verdict_text(r.verdict),
+            relay_core::narration::human_millis(r.elapsed_ms)
+        ),
+        None => format!("=== {}: {}", target.label(), target.not_checked.as_deref().unwrap_or("not audited")),
+    }
+}
+
+/// A domain audit: one row per host × address (verdict, banner name,
+/// software, time, reason), the notes, then the domain's verdict.
+pub fn domain_summary(report: &DomainReport, style: Style) -> String {
+    let mut out = String::new();
+    let header = ["host", "pref", "address", "verdict", "banner name", "software", "time", "reason"].map(String::from);
+    let rows: Vec<([String; 8], Option<Verdict>)> = report
+        .targets
+        .iter()
+        .map(|t| {
+            let address = t.address.clone().unwrap_or_else(|| "-".into());
+            let row = match &t.report {
+                Some(r) => [
+                    t.mx_host.clone(),
+                    if t.implicit { "implicit".into() } else { t.preference.to_string() },
+                    address,
+                    verdict_text(r.verdict).to_string(),
+                    r.server.name.clone().unwrap_or_else(|| "-".into()),
+                    match r.server.software {
+                        relay_core::Software::Other => "-".into(),
+                        software => software.name().to_string(),
+                    },
+                    relay_core::narration::human_millis(r.elapsed_ms),
+                    r.reason.clone(),
+                ],
+                None => [
+                    t.mx_host.clone(),
+                    if t.implicit { "implicit".into() } else { t.preference.to_string() },
+                    address,
+                    "not audited".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    t.not_checked.clone().unwrap_or_default(),
+                ],
+            };
+            (row, t.verdict())
+        })
+        .collect();
+    let mut widths = [0usize; 7];
+    for row in std::iter::once(&header).chain(rows.iter().map(|(r, _)| r)) {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |row: &[String; 8], verdict: Option<Verdict>| {
+        let mut s = String::from("  ");
+        for (i, cell) in row.iter().take(7).enumerate() {
+            let padded = format!("{cell:<w$}  ", w = widths[i]);
+            s.push_str(&match (i, verdict) {
+                (3, Some(v)) => style.paint(verdict_colour(v), &padded),
+                _ => padded,
+            });
+        }
+        s.push_str(&row[7]);
+        s
+    };
+    if !rows.is_empty() {
+        let _ = writeln!(out, "\nMail servers of {} (every host × address):", report.domain);
+        let _ = writeln!(out, "{}", line(&header, None));
+        for (row, verdict) in &rows {
+            let _ = writeln!(out, "{}", line(row, *verdict));
+        }
+    }
+    if !report.notes.is_empty() {
+        let _ = writeln!(out);
+        for n in &report.notes {
+            let _ = writeln!(out, "Note:    {n}");
+        }
+    }
+    let word = match report.verdict {
+        Verdict::Open => style.paint("1;31", "OPEN RELAY"),
+        Verdict::Closed => style.paint("1;32", "CLOSED"),
+        Verdict::Inconclusive => style.paint("1;33", "INCONCLUSIVE"),
+        Verdict::Blocked => style.paint("1;33", "BLOCKED"),
+    };
+    let _ = writeln!(out, "\nDomain:  {word}: {}", report.reason);
+    if let Some(r) = report.decider().and_then(|t| t.report.as_ref()) {
+        if r.verdict != Verdict::Closed && r.server.address.is_some() && !r.advice.is_empty() {
+            let _ = writeln!(out, "\nWhat to do ({}):", r.server.software.name());
+            for a in &r.advice {
+                let _ = writeln!(out, "  - {a}");
+            }
+        }
+    }
+    out
 }
