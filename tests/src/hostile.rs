@@ -4,7 +4,8 @@
 //! relays that only fall for one address trick.
 //!
 //! It is plain threads and blocking sockets, so sync `#[test]`s can use it
-//! without a runtime: [`HostileServer::start`] binds `127.0.0.1:0` and gives
+//! without a runtime: [`HostileServer::start`] binds `127.0.0.1:0`
+//! ([`HostileServer::start_on`] another loopback address, `::1` included) and gives
 //! each accepted connection the [`Script`] its closure returns for that
 //! connection's index (0 for the first). Dropping the server stops the accept
 //! thread and every connection thread (each polls a stop flag at least every
@@ -231,6 +232,21 @@ impl HostileServer {
     /// Listens on `127.0.0.1:0`; connection `i` (from 0) plays `script(i)`.
     pub fn start(script: impl Fn(usize) -> Script + Send + 'static) -> HostileServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        HostileServer::serve(listener, script)
+    }
+
+    /// Listens on `addr`, which must be a loopback address (127.0.0.0/8 or
+    /// `::1`): an IPv6 listener beside an IPv4 one at the same port, as a
+    /// dual-stack mail server has. Fails if the port is taken.
+    pub fn start_on(
+        addr: SocketAddr,
+        script: impl Fn(usize) -> Script + Send + 'static,
+    ) -> std::io::Result<HostileServer> {
+        assert!(addr.ip().is_loopback(), "fixtures listen on loopback only, not {addr}");
+        Ok(HostileServer::serve(TcpListener::bind(addr)?, script))
+    }
+
+    fn serve(listener: TcpListener, script: impl Fn(usize) -> Script + Send + 'static) -> HostileServer {
         listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let stop = Arc::new(AtomicBool::new(false));

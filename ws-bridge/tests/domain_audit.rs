@@ -1,0 +1,220 @@
+//! The domain audit (`ws-bridge check DOMAIN`): every MX host at every
+//! address, IPv4 and IPv6, against the project's DNS fixture and scripted
+//! mail servers on loopback only (127.0.0.1 and `::1`). The DNS fixture
+//! hands out nothing but loopback addresses, so nothing leaves the machine.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::process::{Command, Output};
+
+use relaycheck_tests::dns::{DnsRecord, DnsServer};
+use relaycheck_tests::hostile::{HostileServer, Script};
+use serde_json::Value;
+
+/// A closed server on 127.0.0.1 and, at the same port, `v6` on `[::1]`: a
+/// dual-stack mail server whose IPv6 listener may have its own rules.
+fn dual_stack(v6: fn() -> Script) -> (HostileServer, HostileServer) {
+    for _ in 0..20 {
+        let v4 = HostileServer::start(|_| Script::closed_relay());
+        let on_v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), v4.port());
+        match HostileServer::start_on(on_v6, move |_| v6()) {
+            Ok(server) => return (v4, server),
+            Err(e) => eprintln!("[::1]:{} is taken ({e}); trying another port", v4.port()),
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and [::1] (is ::1 configured on lo?)");
+}
+
+fn open_relay() -> Script {
+    Script::closed_relay().banner("220 mx6.dual.test ESMTP open").relays_for(|_| true)
+}
+
+/// The zone of `two.test`: two MX hosts, the second dual-stack.
+fn two_mx() -> Vec<DnsRecord> {
+    vec![
+        DnsRecord::mx("two.test", 10, "mx1.two.test"),
+        DnsRecord::mx("two.test", 20, "mx2.two.test"),
+        DnsRecord::a("mx1.two.test", "127.0.0.1"),
+        DnsRecord::a("mx2.two.test", "127.0.0.1"),
+        DnsRecord::aaaa("mx2.two.test", "::1"),
+    ]
+}
+
+fn check(dns: &DnsServer, port: u16, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ws-bridge"))
+        .arg("check")
+        .args(args)
+        .args(["--port", &port.to_string(), "--resolver", &dns.addr.to_string(), "--timeout", "10"])
+        .output()
+        .expect("run ws-bridge")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn targets(report: &Value) -> Vec<(String, String, Value)> {
+    report["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| (t["mx_host"].as_str().unwrap().to_string(), t["address"].to_string(), t["verdict"].clone()))
+        .collect()
+}
+
+#[test]
+fn loopback_has_ipv6() {
+    // The tests below need ::1; say so plainly if this machine has none.
+    std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).expect("::1 must be usable on this machine");
+}
+
+#[test]
+fn an_open_relay_on_the_backup_mx_ipv6_address_makes_the_domain_open() {
+    let (v4, v6) = dual_stack(open_relay);
+    let dns = DnsServer::start(two_mx());
+    let out = check(&dns, v4.port(), &["two.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "exit code follows the domain's verdict: {report:#}");
+    assert_eq!(report["domain"], "two.test");
+    assert_eq!(report["verdict"], "open");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.starts_with("mx2.two.test [::1] is an open relay"), "{reason}");
+    let t = targets(&report);
+    assert_eq!(
+        t,
+        [
+            ("mx1.two.test".into(), "\"127.0.0.1\"".into(), "closed".into()),
+            ("mx2.two.test".into(), "\"127.0.0.1\"".into(), "closed".into()),
+            ("mx2.two.test".into(), "\"::1\"".into(), "open".into()),
+        ]
+    );
+    let first = &report["targets"][0];
+    assert_eq!(first["preference"], 10);
+    assert_eq!(first["server"]["address"], "127.0.0.1", "each target is the single-server report");
+    assert!(first["probes"].as_array().is_some_and(|p| !p.is_empty()));
+    assert_eq!(report["targets"][2]["server"]["address"], "::1");
+    assert!(!v6.connections().is_empty(), "the IPv6 listener was audited");
+
+    // The table: one row per host × address, then the domain's verdict.
+    let out = check(&dns, v4.port(), &["two.test"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rows: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("mx")).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(rows[2].contains("::1") && rows[2].contains("open") && rows[2].contains("mx6.dual.test"), "{text}");
+    assert!(rows[0].contains("closed") && rows[0].contains("Postfix"), "{text}");
+    assert!(text.contains("Domain:  OPEN RELAY: mx2.two.test [::1] is an open relay"), "{text}");
+}
+
+#[test]
+fn a_domain_closed_at_every_address_is_closed() {
+    let (v4, _v6) = dual_stack(Script::closed_relay);
+    let dns = DnsServer::start(two_mx());
+    let out = check(&dns, v4.port(), &["two.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["verdict"], "closed");
+    assert!(report["reason"].as_str().unwrap().starts_with("Every one of the 3 addresses audited is closed"));
+    assert_eq!(targets(&report).len(), 3);
+}
+
+#[test]
+fn a_host_is_audited_at_every_address_and_host_forces_it() {
+    let (v4, _v6) = dual_stack(open_relay);
+    let dns = DnsServer::start(two_mx());
+    // mx2.two.test has no MX records: it is audited alone, at both addresses.
+    let out = check(&dns, v4.port(), &["mx2.two.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(targets(&report).len(), 2);
+    assert!(report["reason"].as_str().unwrap().contains("[::1]"));
+    // --host audits two.test itself, which has no address.
+    let out = check(&dns, v4.port(), &["two.test", "--host", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    // One address: the single-server report, unchanged.
+    let out = check(&dns, v4.port(), &["mx1.two.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert!(report.get("targets").is_none() && report["server"]["address"] == "127.0.0.1", "{report:#}");
+}
+
+#[test]
+fn a_null_mx_is_said_in_words() {
+    let dns = DnsServer::start([DnsRecord::null_mx("nullmx.test")]);
+    let out = check(&dns, 25, &["nullmx.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["verdict"], "closed");
+    assert!(report["reason"].as_str().unwrap().contains("accepts no mail: it publishes a null MX record"));
+    assert_eq!(report["targets"], serde_json::json!([]));
+    let out = check(&dns, 25, &["nullmx.test"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("null MX"));
+}
+
+#[test]
+fn a_domain_without_mx_is_its_own_implicit_mx() {
+    let (v4, _v6) = dual_stack(Script::closed_relay);
+    let dns = DnsServer::start([DnsRecord::a("nomx.test", "127.0.0.1"), DnsRecord::aaaa("nomx.test", "::1")]);
+    let out = check(&dns, v4.port(), &["nomx.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("has no MX record") && notes.contains("implicit MX"), "{notes}");
+    assert!(report["targets"].as_array().unwrap().iter().all(|t| t["implicit"] == true && t["mx_host"] == "nomx.test"));
+    assert_eq!(targets(&report).len(), 2);
+}
+
+#[test]
+fn an_mx_host_that_does_not_resolve_is_listed_with_the_reason() {
+    let v4 = HostileServer::start(|_| Script::closed_relay());
+    let dns = DnsServer::start([
+        DnsRecord::mx("half.test", 10, "gone.half.test"),
+        DnsRecord::mx("half.test", 20, "mx.half.test"),
+        DnsRecord::a("mx.half.test", "127.0.0.1"),
+    ]);
+    let out = check(&dns, v4.port(), &["half.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let gone = &report["targets"][0];
+    assert_eq!(gone["mx_host"], "gone.half.test");
+    assert!(gone["address"].is_null() && gone.get("verdict").is_none(), "{gone:#}");
+    assert!(gone["not_checked"].as_str().unwrap().contains("did not resolve"), "{gone:#}");
+    assert!(report["notes"].to_string().contains("gone.half.test does not resolve"), "{report:#}");
+    assert_eq!(report["targets"][1]["verdict"], "closed");
+
+    // Nothing resolves: nothing audited, exit 4.
+    let dns =
+        DnsServer::start([DnsRecord::mx("none.test", 10, "gone.none.test"), DnsRecord::a("x.none.test", "127.0.0.1")]);
+    let out = check(&dns, v4.port(), &["none.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(4), "{report:#}");
+    assert_eq!(report["verdict"], "inconclusive");
+    assert!(report["reason"].as_str().unwrap().contains("No mail server of none.test could be audited"));
+}
+
+#[test]
+fn more_mx_hosts_than_the_cap_are_cut_and_said_so() {
+    let v4 = HostileServer::start(|_| Script::closed_relay());
+    let mut zone = Vec::new();
+    for i in 0..12 {
+        zone.push(DnsRecord::mx("big.test", 10 + i, &format!("mx{i:02}.big.test")));
+        zone.push(DnsRecord::a(&format!("mx{i:02}.big.test"), "127.0.0.1"));
+    }
+    let dns = DnsServer::start(zone);
+    let out = check(&dns, v4.port(), &["big.test", "--json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let all = report["targets"].as_array().unwrap();
+    assert_eq!(all.len(), 12, "every host is listed");
+    assert_eq!(all.iter().filter(|t| t["verdict"] == "closed").count(), 10);
+    for t in &all[10..] {
+        assert!(t["not_checked"].as_str().unwrap().contains("only the first 10 mail servers"), "{t:#}");
+    }
+    assert!(report["notes"].to_string().contains("has 12 mail servers: only the first 10"), "{report:#}");
+}
