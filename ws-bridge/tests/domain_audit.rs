@@ -6,6 +6,7 @@
 use std::net::{Ipv6Addr, SocketAddr};
 use std::process::{Command, Output};
 
+use relaycheck_tests::bridge::{http_post_json, Bridge};
 use relaycheck_tests::dns::{DnsRecord, DnsServer};
 use relaycheck_tests::hostile::{HostileServer, Script};
 use serde_json::Value;
@@ -217,4 +218,65 @@ fn more_mx_hosts_than_the_cap_are_cut_and_said_so() {
         assert!(t["not_checked"].as_str().unwrap().contains("only the first 10 mail servers"), "{t:#}");
     }
     assert!(report["notes"].to_string().contains("has 12 mail servers: only the first 10"), "{report:#}");
+}
+
+/// `POST /api/check` with `{"domain":…}` on a bridge that asks `dns` and
+/// opens exactly `mx2.two.test` at `port` (pinned to 127.0.0.1 and ::1).
+fn hosted(dns: &DnsServer, port: u16, extra: &[&str]) -> (Bridge, u16, Value) {
+    let allow = format!("mx2.two.test:{port}");
+    let mut args = vec!["--resolver", &dns.addr.to_string(), "--allow-target", &allow]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bridge = Bridge::spawn(env!("CARGO_BIN_EXE_ws-bridge"), &args);
+    let (status, text) =
+        http_post_json(&bridge.url("/api/check"), &format!(r#"{{"domain":"two.test","port":{port}}}"#));
+    let report = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (bridge, status, report)
+}
+
+#[test]
+fn the_hosted_api_audits_a_domain_under_the_bridge_policy() {
+    let (v4, v6) = dual_stack(open_relay);
+    let dns = DnsServer::start(two_mx());
+    let (_bridge, status, report) = hosted(&dns, v4.port(), &[]);
+    assert_eq!(status, 200, "{report:#}");
+    assert_eq!(report["verdict"], "open", "{report:#}");
+    assert!(report["reason"].as_str().unwrap().starts_with("mx2.two.test [::1] is an open relay"), "{report:#}");
+    // mx1.two.test is not an allow-target (its port is not a mail port, its
+    // address loopback): listed, refused in the policy's words, its address hidden.
+    let refused = &report["targets"][0];
+    assert_eq!((refused["mx_host"].as_str(), refused["address"].as_str()), (Some("mx1.two.test"), Some("hidden")));
+    assert!(refused.get("verdict").is_none(), "{refused:#}");
+    let why = refused["not_checked"].as_str().unwrap();
+    assert!(why.starts_with("not audited: Port") && why.contains("not a mail port"), "{why}");
+    let verdicts: Vec<&str> =
+        report["targets"].as_array().unwrap()[1..].iter().map(|t| t["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["closed", "open"], "{report:#}");
+    assert!(!v6.connections().is_empty());
+
+    // Every connection of every target passes the destination function:
+    // with 2 connects a minute per destination, neither server sees more
+    // than 2 from this audit, and the targets say why they stopped.
+    let (before4, before6) = (v4.connections().len(), v6.connections().len());
+    let (_bridge, status, report) = hosted(&dns, v4.port(), &["--connects-per-destination", "2"]);
+    assert_eq!(status, 200, "{report:#}");
+    assert!(v4.connections().len() - before4 <= 2, "{} connections to 127.0.0.1", v4.connections().len() - before4);
+    assert!(v6.connections().len() - before6 <= 2, "{} connections to ::1", v6.connections().len() - before6);
+    assert_eq!(report["targets"].as_array().unwrap().len(), 3, "{report:#}");
+    eprintln!("with 2 connects a minute: {}: {}", report["verdict"], report["reason"]);
+    assert_ne!(report["verdict"], "closed", "a cut audit is never closed: {report:#}");
+
+    // Either a host or a domain.
+    let bridge = Bridge::spawn(env!("CARGO_BIN_EXE_ws-bridge"), &["--resolver", &dns.addr.to_string()]);
+    let (status, text) = http_post_json(&bridge.url("/api/check"), r#"{"domain":"two.test","host":"x.test"}"#);
+    assert_eq!(status, 400, "{text}");
+    // A null MX is a report in words.
+    let dns = DnsServer::start([DnsRecord::null_mx("nullmx.test")]);
+    let bridge = Bridge::spawn(env!("CARGO_BIN_EXE_ws-bridge"), &["--resolver", &dns.addr.to_string()]);
+    let (status, text) = http_post_json(&bridge.url("/api/check"), r#"{"domain":"nullmx.test"}"#);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("null MX"), "{text}");
 }

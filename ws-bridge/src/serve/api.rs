@@ -5,6 +5,9 @@
 //!   `ws-bridge check --json`; every connection it opens passes the same
 //!   destination function and limits as a websocket session
 //!   ([`crate::serve::destination`])
+//! - `POST /api/check` with `{"domain":…,"port":…}` → the domain report
+//!   (every MX host at every address, relay-core's `domain` module), each
+//!   target's every connection under the same admission
 //! - `GET /api/mx?domain=` → MX hosts, their addresses, and whether the
 //!   policy lets the bridge reach each
 //! - `GET /api/lab` → the built-in lab's targets, when `--lab` is on
@@ -18,7 +21,8 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use relay_core::{Config, ErrorCode};
+use relay_core::domain::{self, Item, MailServers};
+use relay_core::{Config, DomainReport, ErrorCode, Target};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,6 +30,7 @@ use relay_core::wire::sentence;
 use tokio::net::TcpStream;
 
 use crate::audit::Dial;
+use crate::resolve::ResolveError;
 use crate::serve::app::App;
 use crate::serve::destination::{self, DestinationError};
 use crate::serve::limits::DestinationPermit;
@@ -34,6 +39,8 @@ use crate::serve::limits::DestinationPermit;
 #[derive(Deserialize)]
 pub struct CheckParams {
     host: Option<String>,
+    /// A mail domain: every MX host at every address, instead of `host`.
+    domain: Option<String>,
     /// A number or a string of digits; 25 when left out.
     port: Option<serde_json::Value>,
     from_domain: Option<String>,
@@ -78,43 +85,51 @@ pub async fn check_get(State(app): State<Arc<App>>) -> Response {
     response
 }
 
-/// A hosted audit's connections: each one charged to the client's rate
-/// (the first was charged when the request was admitted) and passed
-/// through the bridge's destination function, as a websocket session is.
-struct HostedDial {
+/// A hosted audit's connections (of every target, for a domain): each one
+/// charged to the client's rate (the first was charged when the request was
+/// admitted) and passed through the bridge's destination function, as a
+/// websocket session is.
+struct HostedAudit {
     app: Arc<App>,
     client: IpAddr,
-    host: String,
-    port: u16,
     dialled: AtomicUsize,
     connected: AtomicUsize,
     /// The first refusal by a limit, for the answer when nothing connected.
     refusal: Mutex<Option<DestinationError>>,
 }
 
+/// One target's dial: its host name (for the policy's allow-targets and
+/// the log) within the request's [`HostedAudit`].
+struct HostedDial {
+    audit: Arc<HostedAudit>,
+    host: String,
+    port: u16,
+}
+
 impl Dial for HostedDial {
     type Hold = DestinationPermit;
 
     async fn dial(&self, targets: Vec<SocketAddr>) -> Result<(TcpStream, SocketAddr, DestinationPermit), String> {
+        let audit = &self.audit;
         let ips: Vec<IpAddr> = targets.iter().map(SocketAddr::ip).collect();
-        let result = if self.dialled.fetch_add(1, Ordering::SeqCst) > 0 {
-            match self.app.limits.charge_client(self.client) {
-                Ok(()) => self.app.connect(&self.host, self.port, &ips).await,
+        let result = if audit.dialled.fetch_add(1, Ordering::SeqCst) > 0 {
+            match audit.app.limits.charge_client(audit.client) {
+                Ok(()) => audit.app.connect(&self.host, self.port, &ips).await,
                 Err(code) => Err(DestinationError::Limited(code)),
             }
         } else {
-            self.app.connect(&self.host, self.port, &ips).await
+            audit.app.connect(&self.host, self.port, &ips).await
         };
         match result {
             Ok(c) => {
-                self.connected.fetch_add(1, Ordering::SeqCst);
+                audit.connected.fetch_add(1, Ordering::SeqCst);
                 Ok((c.stream, c.peer, c.permit))
             }
             Err(e) => {
                 let sentence = e.sentence();
                 if let DestinationError::Limited(code) = e {
-                    self.app.metrics.refused(code.as_str());
-                    self.refusal.lock().expect("refusal").get_or_insert(e);
+                    audit.app.metrics.refused(code.as_str());
+                    audit.refusal.lock().expect("refusal").get_or_insert(e);
                 }
                 Err(sentence)
             }
@@ -161,6 +176,27 @@ pub async fn check(
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(_) => Some(String::new()),
     };
+    if let Some(domain) = params.domain {
+        if params.host.is_some() {
+            return refuse(&app, ErrorCode::BadRequest, "Give either a host or a domain, not both.");
+        }
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let (domain, port) = match destination::parse(Some(&domain), port.as_deref()) {
+            Ok(dp) => dp,
+            Err(e) => return refuse(&app, e.code(), e.sentence()),
+        };
+        let defaults = Config::default();
+        let config = Config {
+            from_domain: params.from_domain.unwrap_or(defaults.from_domain.clone()),
+            to_domain: params.to_domain.unwrap_or(defaults.to_domain.clone()),
+            reply_timeout: app.reply_timeout,
+            ..defaults
+        };
+        if let Err(e) = config.validate() {
+            return refuse(&app, ErrorCode::BadRequest, sentence(&e.to_string()));
+        }
+        return check_domain(app, client, domain, port, config).await;
+    }
     let (host, port) = match destination::parse(params.host.as_deref(), port.as_deref()) {
         Ok(hp) => hp,
         Err(e) => return refuse(&app, e.code(), e.sentence()),
@@ -188,15 +224,14 @@ pub async fn check(
     };
     let addresses: Vec<SocketAddr> = target.resolved.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
     let destination = addresses[0];
-    let dial = Arc::new(HostedDial {
+    let hosted = Arc::new(HostedAudit {
         app: Arc::clone(&app),
         client,
-        host: host.clone(),
-        port,
         dialled: AtomicUsize::new(0),
         connected: AtomicUsize::new(0),
         refusal: Mutex::new(None),
     });
+    let dial = Arc::new(HostedDial { audit: Arc::clone(&hosted), host: host.clone(), port });
     // The audit runs in a task of its own, aborted with every connection
     // it holds if this request is dropped (the client went away) or the
     // audit outlives a session's lifetime.
@@ -210,17 +245,12 @@ pub async fn check(
         Ok(Err(_)) => return refuse(&app, ErrorCode::Internal, ErrorCode::Internal.default_message()),
         Err(_) => return refuse(&app, ErrorCode::SessionTooLong, ErrorCode::SessionTooLong.default_message()),
     };
-    if dial.connected.load(Ordering::SeqCst) == 0 {
-        if let Some(e) = dial.refusal.lock().expect("refusal").take() {
+    if hosted.connected.load(Ordering::SeqCst) == 0 {
+        if let Some(e) = hosted.refusal.lock().expect("refusal").take() {
             return error(e.code(), e.sentence());
         }
     }
-    let verdict = match report.verdict {
-        relay_core::Verdict::Open => "open",
-        relay_core::Verdict::Closed => "closed",
-        relay_core::Verdict::Inconclusive => "inconclusive",
-        relay_core::Verdict::Blocked => "blocked",
-    };
+    let verdict = verdict_name(report.verdict);
     app.metrics.audited(verdict);
     tracing::info!(
         %client,
@@ -231,6 +261,104 @@ pub async fn check(
         "hosted audit"
     );
     Json(report).into_response()
+}
+
+/// The domain audit of `POST /api/check` with `{"domain":…}`: every MX
+/// host at every address (relay-core's `domain::plan`), under the same
+/// admission as everything else: one admission for the request, then every
+/// TCP connection of every target through the destination function and
+/// charged to the client. Addresses the policy refuses stay in the report
+/// as targets with the reason, their address hidden.
+async fn check_domain(app: Arc<App>, client: IpAddr, domain: String, port: u16, config: Config) -> Response {
+    let _permit = match app.limits.admit(client) {
+        Ok(p) => p,
+        Err(code) => return refuse(&app, code, code.default_message()),
+    };
+    let hosts: Vec<domain::MxHost> = match app.resolver.lookup_mx(&domain).await {
+        Ok(hosts) => hosts.iter().map(crate::domain::mx_host).collect(),
+        Err(ResolveError::NullMx { .. }) => {
+            return Json(DomainReport::new(&domain, &MailServers::NullMx, Vec::new())).into_response();
+        }
+        Err(e) => return refuse(&app, e.error_code(), sentence(&e.to_string())),
+    };
+    if let Err(e) = app.policy.check_port(port) {
+        if !hosts.iter().any(|h| app.policy.is_allow_target(&h.exchange, port)) {
+            let e = DestinationError::from(e);
+            return refuse(&app, e.code(), e.sentence());
+        }
+    }
+    let items: Vec<Item> = domain::plan(&hosts)
+        .into_iter()
+        .map(|item| match item {
+            Item::Audit(p) => match app.policy.check(&p.mx_host, port, &[p.address]) {
+                Ok(_) => Item::Audit(p),
+                Err(e) => {
+                    app.metrics.refused(e.code().as_str());
+                    let why = format!("not audited: {}", sentence(&e.to_string()));
+                    Item::Skip(Box::new(Target::skipped(
+                        &p.mx_host,
+                        p.preference,
+                        p.implicit,
+                        Some("hidden".into()),
+                        &why,
+                    )))
+                }
+            },
+            Item::Skip(mut t) => {
+                // An address beyond a cap is shown only if it could be audited.
+                let ip = t.address.as_deref().and_then(|a| a.parse::<IpAddr>().ok());
+                if ip.is_some_and(|ip| app.policy.check(&t.mx_host, port, &[ip]).is_err()) {
+                    t.address = Some("hidden".into());
+                }
+                Item::Skip(t)
+            }
+        })
+        .collect();
+    let hosted = Arc::new(HostedAudit {
+        app: Arc::clone(&app),
+        client,
+        dialled: AtomicUsize::new(0),
+        connected: AtomicUsize::new(0),
+        refusal: Mutex::new(None),
+    });
+    let servers = MailServers::Hosts(hosts);
+    let lifetime = app.limits.config.session_lifetime;
+    let mut audit = {
+        let hosted = Arc::clone(&hosted);
+        AbortOnDrop(tokio::spawn(async move {
+            let dial_for = |p: &domain::Planned| {
+                Arc::new(HostedDial { audit: Arc::clone(&hosted), host: p.mx_host.clone(), port })
+            };
+            crate::domain::run_all(&config, port, items, dial_for, |_| {}).await
+        }))
+    };
+    let targets = match tokio::time::timeout(lifetime, &mut audit.0).await {
+        Ok(Ok(targets)) => targets,
+        Ok(Err(_)) => return refuse(&app, ErrorCode::Internal, ErrorCode::Internal.default_message()),
+        Err(_) => return refuse(&app, ErrorCode::SessionTooLong, ErrorCode::SessionTooLong.default_message()),
+    };
+    for r in targets.iter().filter_map(|t| t.report.as_ref()) {
+        app.metrics.audited(verdict_name(r.verdict));
+    }
+    let report = DomainReport::new(&domain, &servers, targets);
+    tracing::info!(
+        %client,
+        %domain,
+        outcome = verdict_name(report.verdict),
+        targets = report.targets.len(),
+        connections = hosted.dialled.load(Ordering::SeqCst),
+        "hosted domain audit"
+    );
+    Json(report).into_response()
+}
+
+fn verdict_name(verdict: relay_core::Verdict) -> &'static str {
+    match verdict {
+        relay_core::Verdict::Open => "open",
+        relay_core::Verdict::Closed => "closed",
+        relay_core::Verdict::Inconclusive => "inconclusive",
+        relay_core::Verdict::Blocked => "blocked",
+    }
 }
 
 /// A task aborted when dropped.
