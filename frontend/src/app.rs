@@ -5,11 +5,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use relay_core::{Config, Verdict};
+use relay_core::{Config, DomainReport, Verdict};
 use yew::prelude::*;
 
 use crate::components::advice::Advice;
 use crate::components::batch_summary::{BatchRow, BatchSummary};
+use crate::components::domain_report::DomainAudit;
 use crate::components::error_notice::ErrorNotice;
 use crate::components::findings::Findings;
 use crate::components::lab_targets::LabTargets;
@@ -24,6 +25,22 @@ use crate::services::api::{self, LabTarget, MxHost};
 use crate::services::audit::AuditHandle;
 use crate::services::browser;
 use crate::state::{AuditAction, AuditState, Phase, Target};
+
+/// A domain audit (every mail server at every address, by the bridge's
+/// hosted API): deciding whether the name is a domain, running, or done.
+#[derive(Clone, PartialEq)]
+enum DomainView {
+    Running(String),
+    Done(Rc<DomainReport>),
+    Failed(String),
+}
+
+/// Whether `host` may be a mail domain (and so needs an MX lookup): not an
+/// address, and more than one label.
+fn may_be_domain(host: &str) -> bool {
+    let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>().is_err() && bare.trim_end_matches('.').contains('.')
+}
 
 #[derive(Clone, PartialEq)]
 enum MxView {
@@ -70,14 +87,16 @@ pub fn app() -> Html {
     let mx = use_state(|| None::<MxView>);
     let batch = use_state(Vec::<BatchRow>::new);
     let notice = use_state(|| None::<String>);
+    let domain = use_state(|| None::<DomainView>);
 
     // Starts an audit of `host:port` with the form's other settings.
     let start = {
-        let (state, form, handle, runs, notice) =
-            (state.clone(), form.clone(), handle.clone(), runs.clone(), notice.clone());
+        let (state, form, handle, runs, notice, domain) =
+            (state.clone(), form.clone(), handle.clone(), runs.clone(), notice.clone(), domain.clone());
         Callback::from(move |target: Target| {
             handle.borrow_mut().take();
             notice.set(None);
+            domain.set(None);
             let run = {
                 let mut r = runs.borrow_mut();
                 *r += 1;
@@ -106,9 +125,73 @@ pub fn app() -> Html {
         })
     };
 
+    // Audits a whole domain through the hosted API: every mail server at
+    // every address, one row each, the domain's verdict on top.
+    let start_domain = {
+        let (form, handle, runs, domain, batch) =
+            (form.clone(), handle.clone(), runs.clone(), domain.clone(), batch.clone());
+        Callback::from(move |name: String| {
+            handle.borrow_mut().take();
+            batch.set(Vec::new());
+            let run = {
+                let mut r = runs.borrow_mut();
+                *r += 1;
+                *r
+            };
+            domain.set(Some(DomainView::Running(format!(
+                "Auditing every mail server of {name} at every address, IPv4 and IPv6, at once…"
+            ))));
+            let (form, runs, domain) = (form.clone(), runs.clone(), domain.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let answer =
+                    api::check_domain(&form.bridge, &name, form.port, &form.from_domain, &form.to_domain).await;
+                if *runs.borrow() != run {
+                    return; // cancelled, or another check started
+                }
+                domain.set(Some(match answer {
+                    Ok(report) => DomainView::Done(Rc::new(report)),
+                    Err(message) => DomainView::Failed(message),
+                }));
+            });
+        })
+    };
+
+    // The Run button and permalinks: a name with MX records is a domain,
+    // audited whole; anything else (an address, a server's own name) is
+    // audited here, step by step.
+    let run_target = {
+        let (start, start_domain, form, domain, runs) =
+            (start.clone(), start_domain.clone(), form.clone(), domain.clone(), runs.clone());
+        Callback::from(move |target: Target| {
+            if !may_be_domain(&target.host) {
+                start.emit(target);
+                return;
+            }
+            let run = {
+                let mut r = runs.borrow_mut();
+                *r += 1;
+                *r
+            };
+            domain.set(Some(DomainView::Running(format!("Looking up the mail servers of {}…", target.host))));
+            let (start, start_domain, bridge, runs) =
+                (start.clone(), start_domain.clone(), form.bridge.clone(), runs.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let found = api::mx_hosts(&bridge, &target.host).await;
+                if *runs.borrow() != run {
+                    return;
+                }
+                match found {
+                    Ok(hosts) if hosts.first().is_some_and(|h| h.implicit) => start.emit(target),
+                    // MX records, a null MX, or a failure the domain audit says in words.
+                    _ => start_domain.emit(target.host),
+                }
+            });
+        })
+    };
+
     // On load: the lab's targets, and a permalink's check.
     {
-        let (lab, form, start) = (lab.clone(), form.clone(), start.clone());
+        let (lab, form, start) = (lab.clone(), form.clone(), run_target.clone());
         use_effect_with((), move |_| {
             let bridge = form.bridge.clone();
             wasm_bindgen_futures::spawn_local(async move {
@@ -157,23 +240,26 @@ pub fn app() -> Html {
         });
     }
 
-    let running = state.phase == Phase::Running;
+    let running = state.phase == Phase::Running || matches!(&*domain, Some(DomainView::Running(_)));
     let on_change = {
         let form = form.clone();
         Callback::from(move |values: FormValues| form.set(values))
     };
     let on_run = {
-        let (start, form, batch) = (start.clone(), form.clone(), batch.clone());
+        let (start, form, batch) = (run_target.clone(), form.clone(), batch.clone());
         Callback::from(move |_| {
             batch.set(Vec::new());
             start.emit(Target { host: form.host.clone(), port: form.port });
         })
     };
     let on_cancel = {
-        let (state, handle, batch) = (state.clone(), handle.clone(), batch.clone());
+        let (state, handle, batch, domain, runs) =
+            (state.clone(), handle.clone(), batch.clone(), domain.clone(), runs.clone());
         Callback::from(move |_| {
             handle.borrow_mut().take();
             batch.set(Vec::new());
+            *runs.borrow_mut() += 1;
+            domain.set(None);
             state.dispatch(AuditAction::Cancel);
         })
     };
@@ -198,15 +284,26 @@ pub fn app() -> Html {
             start.emit(Target { host, port: form.port });
         })
     };
-    let on_test_all = {
-        let (start, form, batch) = (start.clone(), form.clone(), batch.clone());
-        Callback::from(move |hosts: Vec<String>| {
-            let Some(first) = hosts.first().cloned() else { return };
-            batch.set(
-                hosts.iter().map(|h| BatchRow { host: h.clone(), verdict: None, reason: String::new() }).collect(),
-            );
-            start.emit(Target { host: first, port: form.port });
+    let on_test_domain = {
+        let (start_domain, form) = (start_domain.clone(), form.clone());
+        Callback::from(move |name: String| {
+            form.set(FormValues { host: name.clone(), ..(*form).clone() });
+            start_domain.emit(name);
         })
+    };
+    let on_download_domain = {
+        let domain = domain.clone();
+        Callback::from(move |_| {
+            if let Some(DomainView::Done(report)) = &*domain {
+                let name = format!("relaycheck-{}.json", report.domain);
+                let json = serde_json::to_string_pretty(&**report).unwrap_or_default();
+                browser::download(&name, "application/json", &json);
+            }
+        })
+    };
+    let domain_link = match &*domain {
+        Some(DomainView::Done(report)) => permalink(&FormValues { host: report.domain.clone(), ..(*form).clone() }),
+        _ => String::new(),
     };
     let on_pick_lab = {
         let (start, form, batch) = (start.clone(), form.clone(), batch.clone());
@@ -268,9 +365,19 @@ pub fn app() -> Html {
                     match &*mx {
                         Some(MxView::Loading(d)) => html! { <p class="help" role="status">{ format!("Looking up the mail servers of {d}…") }</p> },
                         Some(MxView::Hosts(d, hosts)) => html! {
-                            <MxHosts domain={d.clone()} hosts={hosts.clone()} disabled={running} on_test={on_test_mx} on_test_all={on_test_all} />
+                            <MxHosts domain={d.clone()} hosts={hosts.clone()} disabled={running} on_test={on_test_mx} on_test_domain={on_test_domain} />
                         },
                         Some(MxView::Failed(message)) => html! { <p class="error" role="alert">{ message }</p> },
+                        None => html! {},
+                    }
+                }
+                {
+                    match &*domain {
+                        Some(DomainView::Running(text)) => html! { <p class="help" role="status" data-testid="domain-progress">{ text }</p> },
+                        Some(DomainView::Done(report)) => html! {
+                            <DomainAudit report={report.clone()} on_download={on_download_domain} permalink={domain_link} />
+                        },
+                        Some(DomainView::Failed(message)) => html! { <ErrorNotice message={message.clone()} /> },
                         None => html! {},
                     }
                 }

@@ -3,6 +3,7 @@
 
 pub mod advice;
 pub mod batch_summary;
+pub mod domain_report;
 pub mod error_notice;
 pub mod findings;
 pub mod lab_targets;

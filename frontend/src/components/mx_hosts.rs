@@ -1,4 +1,5 @@
-//! A domain's mail servers, to test one or all of them.
+//! A domain's mail servers, to test one of them, or the whole domain (every
+//! server at every address).
 
 use yew::prelude::*;
 
@@ -10,15 +11,16 @@ pub struct Props {
     pub hosts: Vec<MxHost>,
     pub disabled: bool,
     pub on_test: Callback<String>,
-    pub on_test_all: Callback<Vec<String>>,
+    /// Audit the whole domain: every mail server at every address.
+    pub on_test_domain: Callback<String>,
 }
 
 #[function_component(MxHosts)]
 pub fn mx_hosts(props: &Props) -> Html {
     let testable: Vec<String> = props.hosts.iter().filter(|h| h.allowed).map(|h| h.exchange.clone()).collect();
     let test_all = {
-        let hosts = testable.clone();
-        props.on_test_all.reform(move |_: MouseEvent| hosts.clone())
+        let domain = props.domain.clone();
+        props.on_test_domain.reform(move |_: MouseEvent| domain.clone())
     };
     html! {
         <section class="mx" aria-labelledby="mx-title" data-testid="mx-hosts">
@@ -40,9 +42,9 @@ pub fn mx_hosts(props: &Props) -> Html {
                     }
                 }) }
             </ul>
-            if testable.len() > 1 {
-                <button type="button" disabled={props.disabled} onclick={test_all}>
-                    { format!("Check all {} in turn", testable.len()) }
+            if !testable.is_empty() {
+                <button id="check-domain" type="button" disabled={props.disabled} onclick={test_all}>
+                    { format!("Check the whole domain: all {} at every address", props.hosts.len()) }
                 </button>
             }
         </section>

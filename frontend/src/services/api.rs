@@ -1,4 +1,5 @@
-//! The bridge's JSON API: MX hosts of a domain, and the built-in lab.
+//! The bridge's JSON API: MX hosts of a domain, the audit of a whole
+//! domain, and the built-in lab.
 
 use gloo_net::http::Request;
 use serde::Deserialize;
@@ -58,6 +59,32 @@ pub async fn mx_hosts(bridge_http: &str, domain: &str) -> Result<Vec<MxHost>, St
     if response.ok() {
         let answer: MxAnswer = response.json().await.map_err(|e| format!("The bridge answered oddly: {e}"))?;
         Ok(answer.hosts)
+    } else {
+        let error: Result<ApiError, _> = response.json().await;
+        Err(error.map(|e| e.error.message).unwrap_or_else(|_| format!("The bridge answered {}.", response.status())))
+    }
+}
+
+/// The hosted audit of a whole domain (`POST /api/check` with
+/// `{"domain":…}`): every mail server at every address, or a sentence
+/// saying why not.
+pub async fn check_domain(
+    bridge_http: &str,
+    domain: &str,
+    port: u16,
+    from_domain: &str,
+    to_domain: &str,
+) -> Result<relay_core::DomainReport, String> {
+    let url = format!("{}/api/check", bridge_http.trim_end_matches('/'));
+    let body =
+        serde_json::json!({ "domain": domain, "port": port, "from_domain": from_domain, "to_domain": to_domain });
+    let request = Request::post(&url).json(&body).map_err(|e| format!("The request could not be made: {e}"))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|_| format!("The bridge at {bridge_http} cannot be reached to audit {domain}."))?;
+    if response.ok() {
+        response.json().await.map_err(|e| format!("The bridge answered oddly: {e}"))
     } else {
         let error: Result<ApiError, _> = response.json().await;
         Err(error.map(|e| e.error.message).unwrap_or_else(|_| format!("The bridge answered {}.", response.status())))
