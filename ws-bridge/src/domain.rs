@@ -1,15 +1,18 @@
 //! The driver of a domain audit: every address relay-core's
 //! [`domain::plan`] lists is audited by a [`Session`](relay_core::Session)
-//! of its own, all of them at once, and each result lands in its place.
+//! of its own, all of them at once (one at a time per address), and each
+//! result lands in its place.
 //! `ws-bridge check` dials straight from this machine; the hosted API dials
 //! through the bridge's destination function, one connection at a time, so
 //! a domain audit counts as the connections it opens.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use relay_core::domain::{self, Item, Planned};
 use relay_core::{Config, Target};
+use tokio::sync::Semaphore;
 
 use crate::audit::{self, Dial};
 use crate::resolve::MxHost;
@@ -25,8 +28,8 @@ pub fn mx_host(host: &MxHost) -> domain::MxHost {
     }
 }
 
-/// Audits every [`Item::Audit`] of `items` in parallel, each at its one
-/// address and port `port`, with the dial `dial_for` gives it; returns the
+/// Audits every [`Item::Audit`] of `items` in parallel (but one at a time
+/// per address), each at its one address and port `port`, with the dial `dial_for` gives it; returns the
 /// targets in `items`' order. `on_done` sees each target as it finishes.
 /// Dropping the future aborts every audit and every connection.
 pub async fn run_all<D: Dial>(
@@ -38,6 +41,9 @@ pub async fn run_all<D: Dial>(
 ) -> Vec<Target> {
     let mut slots: Vec<Option<Target>> = Vec::with_capacity(items.len());
     let mut tasks = tokio::task::JoinSet::new();
+    // One audit at a time per address: two MX names often share one, and a
+    // server audited twice at once could take us for a flood.
+    let mut turns: HashMap<IpAddr, Arc<Semaphore>> = HashMap::new();
     for (index, item) in items.into_iter().enumerate() {
         match item {
             Item::Skip(target) => slots.push(Some(*target)),
@@ -45,7 +51,9 @@ pub async fn run_all<D: Dial>(
                 slots.push(None);
                 let dial = dial_for(&planned);
                 let config = config.clone();
+                let turn = Arc::clone(turns.entry(planned.address).or_insert_with(|| Arc::new(Semaphore::new(1))));
                 tasks.spawn(async move {
+                    let _turn = turn.acquire_owned().await.expect("never closed");
                     let addresses = vec![SocketAddr::new(planned.address, port)];
                     let report = audit::run(config, &planned.mx_host, port, addresses, dial, |_| {}).await;
                     let target = Target::audited(
@@ -71,4 +79,45 @@ pub async fn run_all<D: Dial>(
         }
     }
     slots.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use relay_core::domain::{plan, MxHost as Host};
+    use relaycheck_tests::sink::Sink;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_audit_at_a_time_per_address_and_the_targets_in_order() {
+        let sink = Sink::start().await;
+        let config = Config::default();
+        let host = |name: &str| Host {
+            preference: 10,
+            exchange: name.into(),
+            addresses: vec![sink.addr.ip()],
+            implicit: false,
+            error: None,
+        };
+        let dial = |_: &Planned| Arc::new(audit::Direct::new(&config, 1));
+        let alone = run_all(&config, sink.addr.port(), plan(&[host("a.test")]), dial, |_| {}).await;
+        assert_eq!(alone.len(), 1);
+        let peak_alone = sink.peak.load(Ordering::SeqCst);
+        assert!(peak_alone >= 1);
+
+        let hosts = [host("b.test"), host("c.test"), host("d.test")];
+        let mut finished = 0;
+        let targets = run_all(&config, sink.addr.port(), plan(&hosts), dial, |_| finished += 1).await;
+        assert_eq!(finished, 3);
+        let names: Vec<&str> = targets.iter().map(|t| t.mx_host.as_str()).collect();
+        assert_eq!(names, ["b.test", "c.test", "d.test"]);
+        assert!(targets.iter().all(|t| t.verdict() == Some(relay_core::Verdict::Closed)));
+        assert_eq!(
+            sink.peak.load(Ordering::SeqCst),
+            peak_alone,
+            "three names at one address are audited in turn, never side by side"
+        );
+    }
 }
