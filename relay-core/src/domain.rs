@@ -279,7 +279,7 @@ impl DomainReport {
                         report.reason
                     ),
                     Verdict::Inconclusive if !t.connected() => {
-                        format!("{label} could not be audited, so the domain has no firm answer: {}", report.reason)
+                        format!("{label} could not be audited, so there is no firm answer: {}", report.reason)
                     }
                     Verdict::Inconclusive => format!("{label} gave no firm answer: {}", report.reason),
                     Verdict::Blocked => format!("{label} would not talk without TLS or a login: {}", report.reason),

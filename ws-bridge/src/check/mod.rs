@@ -129,7 +129,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     let _ = if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("reports serialise"))
     } else {
-        write!(out, "{}", render::domain_summary(&report, style))
+        write!(out, "{}", render::domain_summary(&report, domain_audit, style))
     };
     drop(out);
     domain_exit(&report, &servers)

@@ -198,7 +198,8 @@ pub fn progress_line(target: &Target) -> String {
 
 /// A domain audit: one row per host × address (verdict, banner name,
 /// software, time, reason), the notes, then the domain's verdict.
-pub fn domain_summary(report: &DomainReport, style: Style) -> String {
+/// `domain` says whether a domain (its MX hosts) or one host was audited.
+pub fn domain_summary(report: &DomainReport, domain: bool, style: Style) -> String {
     let mut out = String::new();
     let header = ["host", "pref", "address", "verdict", "banner name", "software", "time", "reason"].map(String::from);
     let rows: Vec<([String; 8], Option<Verdict>)> = report
@@ -253,7 +254,8 @@ pub fn domain_summary(report: &DomainReport, style: Style) -> String {
         s
     };
     if !rows.is_empty() {
-        let _ = writeln!(out, "\nMail servers of {} (every host × address):", report.domain);
+        let title = if domain { "Mail servers of" } else { "Addresses of" };
+        let _ = writeln!(out, "\n{title} {} (every host × address):", report.domain);
         let _ = writeln!(out, "{}", line(&header, None));
         for (row, verdict) in &rows {
             let _ = writeln!(out, "{}", line(row, *verdict));
@@ -271,7 +273,8 @@ pub fn domain_summary(report: &DomainReport, style: Style) -> String {
         Verdict::Inconclusive => style.paint("1;33", "INCONCLUSIVE"),
         Verdict::Blocked => style.paint("1;33", "BLOCKED"),
     };
-    let _ = writeln!(out, "\nDomain:  {word}: {}", report.reason);
+    let label = if domain { "Domain: " } else { "Verdict:" };
+    let _ = writeln!(out, "\n{label} {word}: {}", report.reason);
     if let Some(r) = report.decider().and_then(|t| t.report.as_ref()) {
         if r.verdict != Verdict::Closed && r.server.address.is_some() && !r.advice.is_empty() {
             let _ = writeln!(out, "\nWhat to do ({}):", r.server.software.name());
