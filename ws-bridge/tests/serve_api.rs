@@ -200,3 +200,59 @@ fn metrics_can_move_to_another_listener() {
     };
     assert!(text.contains("relaycheck_sessions_total"), "{text}");
 }
+
+/// A mail server that accepts connections and never says a word (a tarpit),
+/// counting the connections it holds open.
+fn start_tarpit() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the tarpit");
+    let addr = listener.local_addr().unwrap();
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = open.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let count = count.clone();
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 512];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                count.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (addr, open)
+}
+
+#[test]
+fn a_hosted_audit_ends_when_its_caller_goes_away() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    // The audit would wait 20 s for a banner; the caller hangs up at once.
+    let (tarpit, open) = start_tarpit();
+    let bridge = Bridge::spawn(BIN, &["--allow-target", &tarpit.to_string()]);
+    let host = bridge.addr.to_string();
+    let body = format!(r#"{{"host":"127.0.0.1","port":{}}}"#, tarpit.port());
+    let mut caller = std::net::TcpStream::connect(bridge.addr).expect("connect to the bridge");
+    write!(
+        caller,
+        "POST /api/check HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while open.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < until, "the hosted audit never reached the tarpit\n{}", bridge.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(caller);
+    let gone = Instant::now();
+    while open.load(Ordering::SeqCst) > 0 {
+        assert!(
+            gone.elapsed() < Duration::from_secs(3),
+            "the audit of a departed caller still holds {} connection(s) to the server after 3 s",
+            open.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
