@@ -114,10 +114,12 @@ mod tests {
         let names: Vec<&str> = targets.iter().map(|t| t.mx_host.as_str()).collect();
         assert_eq!(names, ["b.test", "c.test", "d.test"]);
         assert!(targets.iter().all(|t| t.verdict() == Some(relay_core::Verdict::Closed)));
-        assert_eq!(
-            sink.peak.load(Ordering::SeqCst),
-            peak_alone,
-            "three names at one address are audited in turn, never side by side"
+        // In turn, the peak stays about one audit's (a closing connection of
+        // one audit may overlap the next's first); side by side it would triple.
+        let peak = sink.peak.load(Ordering::SeqCst);
+        assert!(
+            peak < 2 * peak_alone,
+            "three names at one address are audited in turn, never side by side: peak {peak}, one audit {peak_alone}"
         );
     }
 }
