@@ -352,6 +352,30 @@ fn build_rows(r: &Results) -> Vec<Row> {
         met: None,
         unmeasured: false,
     });
+    for (label, figure, goal) in [
+        ("domain", "domain audit, 3 hosts × 2 addresses, closed Postfix", None),
+        ("domain_delayed", "domain audit, 3 hosts × 2 addresses, +25 ms each way", Some(1.5)),
+    ] {
+        let whole = r.num(&format!("{label}.ms"));
+        let single = r.num(&format!("{label}.single_ms"));
+        let ratio = match (whole, single) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        rows.push(Row {
+            figure: figure.into(),
+            ours: match (r.text(&format!("{label}.targets")), r.text(&format!("{label}.verdict"))) {
+                (Some(t), Some(v)) if whole.is_some() => format!("{}, {t} servers, {v}", ms(whole)),
+                _ => ms(whole),
+            },
+            peer: "one single-server audit, same run".into(),
+            peer_value: ms(single),
+            ratio: ratio.map_or_else(|| NA.into(), |x| format!("{x:.2}× one audit")),
+            goal: goal.map_or_else(|| "—".to_string(), |g| format!("≤{g}× one audit")),
+            met: goal.and_then(|g| ratio.map(|x| x <= g)),
+            unmeasured: goal.is_some() && ratio.is_none(),
+        });
+    }
     let page = r.num("page.lab_audit_ms");
     let cli = r.num("page.cli_lab_audit_ms");
     rows.push(Row {
