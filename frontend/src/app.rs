@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use relay_core::{Config, DomainReport, Verdict};
+use relay_core::domain::summary::DomainSummary;
+use relay_core::{Config, Verdict};
 use yew::prelude::*;
 
 use crate::components::advice::Advice;
@@ -31,7 +32,9 @@ use crate::state::{AuditAction, AuditState, Phase, Target};
 #[derive(Clone, PartialEq)]
 enum DomainView {
     Running(String),
-    Done(Rc<DomainReport>),
+    /// The report's JSON as the bridge sent it (for the download), and
+    /// what the page draws from it.
+    Done(Rc<(String, DomainSummary)>),
     Failed(String),
 }
 
@@ -149,7 +152,7 @@ pub fn app() -> Html {
                     return; // cancelled, or another check started
                 }
                 domain.set(Some(match answer {
-                    Ok(report) => DomainView::Done(Rc::new(report)),
+                    Ok(answer) => DomainView::Done(Rc::new(answer)),
                     Err(message) => DomainView::Failed(message),
                 }));
             });
@@ -294,15 +297,14 @@ pub fn app() -> Html {
     let on_download_domain = {
         let domain = domain.clone();
         Callback::from(move |_| {
-            if let Some(DomainView::Done(report)) = &*domain {
-                let name = format!("relaycheck-{}.json", report.domain);
-                let json = serde_json::to_string_pretty(&**report).unwrap_or_default();
-                browser::download(&name, "application/json", &json);
+            if let Some(DomainView::Done(answer)) = &*domain {
+                let (json, report) = &**answer;
+                browser::download(&format!("relaycheck-{}.json", report.domain), "application/json", json);
             }
         })
     };
     let domain_link = match &*domain {
-        Some(DomainView::Done(report)) => permalink(&FormValues { host: report.domain.clone(), ..(*form).clone() }),
+        Some(DomainView::Done(answer)) => permalink(&FormValues { host: answer.1.domain.clone(), ..(*form).clone() }),
         _ => String::new(),
     };
     let on_pick_lab = {
@@ -374,8 +376,8 @@ pub fn app() -> Html {
                 {
                     match &*domain {
                         Some(DomainView::Running(text)) => html! { <p class="help" role="status" data-testid="domain-progress">{ text }</p> },
-                        Some(DomainView::Done(report)) => html! {
-                            <DomainAudit report={report.clone()} on_download={on_download_domain} permalink={domain_link} />
+                        Some(DomainView::Done(answer)) => html! {
+                            <DomainAudit report={Rc::new(answer.1.clone())} on_download={on_download_domain} permalink={domain_link} />
                         },
                         Some(DomainView::Failed(message)) => html! { <ErrorNotice message={message.clone()} /> },
                         None => html! {},

@@ -4,14 +4,15 @@
 
 use std::rc::Rc;
 
-use relay_core::{DomainReport, Verdict};
+use relay_core::domain::summary::DomainSummary;
+use relay_core::Verdict;
 use yew::prelude::*;
 
 use crate::components::step_panel::{human_ms, StepPanel};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
-    pub report: Rc<DomainReport>,
+    pub report: Rc<DomainSummary>,
     pub on_download: Callback<()>,
     pub permalink: String,
 }
@@ -54,28 +55,28 @@ pub fn domain_audit(props: &Props) -> Html {
                     <tbody>
                         { for r.targets.iter().map(|t| {
                             let address = t.address.clone().unwrap_or_else(|| "—".into());
-                            match &t.report {
-                                Some(report) => {
-                                    let v = report.verdict.to_string();
+                            match (t.verdict, &t.server) {
+                                (Some(verdict), Some(server)) => {
+                                    let v = verdict.to_string();
                                     html! {
                                         <tr class={format!("v-{v}")} data-testid="domain-row" data-verdict={v.clone()}>
                                             <td><code>{ &t.mx_host }</code></td><td><code>{ address }</code></td>
                                             <td class="verdict-cell">{ v }</td>
-                                            <td>{ report.server.name.clone().unwrap_or_default() }</td>
-                                            <td>{ report.server.software.name() }</td>
-                                            <td>{ human_ms(report.elapsed_ms) }</td>
+                                            <td>{ server.name.clone().unwrap_or_default() }</td>
+                                            <td>{ server.software.name() }</td>
+                                            <td>{ human_ms(t.elapsed_ms.unwrap_or_default()) }</td>
                                             <td>
                                                 <details>
-                                                    <summary>{ &report.reason }</summary>
+                                                    <summary>{ t.reason.clone().unwrap_or_default() }</summary>
                                                     <ol class="step-list">
-                                                        { for report.steps.iter().map(|s| html! { <StepPanel step={s.clone()} /> }) }
+                                                        { for t.steps.iter().map(|s| html! { <StepPanel step={s.clone()} /> }) }
                                                     </ol>
                                                 </details>
                                             </td>
                                         </tr>
                                     }
                                 }
-                                None => html! {
+                                _ => html! {
                                     <tr class="v-not-audited" data-testid="domain-row" data-verdict="not-audited">
                                         <td><code>{ &t.mx_host }</code></td><td><code>{ address }</code></td>
                                         <td class="verdict-cell">{ "not audited" }</td><td></td><td></td><td></td>

@@ -74,17 +74,27 @@ pub async fn check_domain(
     port: u16,
     from_domain: &str,
     to_domain: &str,
-) -> Result<relay_core::DomainReport, String> {
+) -> Result<(String, relay_core::domain::summary::DomainSummary), String> {
     let url = format!("{}/api/check", bridge_http.trim_end_matches('/'));
-    let body =
-        serde_json::json!({ "domain": domain, "port": port, "from_domain": from_domain, "to_domain": to_domain });
+    #[derive(serde::Serialize)]
+    struct DomainQuery<'a> {
+        domain: &'a str,
+        port: u16,
+        from_domain: &'a str,
+        to_domain: &'a str,
+    }
+    let body = DomainQuery { domain, port, from_domain, to_domain };
     let request = Request::post(&url).json(&body).map_err(|e| format!("The request could not be made: {e}"))?;
     let response = request
         .send()
         .await
         .map_err(|_| format!("The bridge at {bridge_http} cannot be reached to audit {domain}."))?;
     if response.ok() {
-        response.json().await.map_err(|e| format!("The bridge answered oddly: {e}"))
+        // The text is what the JSON download gives; the page draws from the
+        // summary read out of it.
+        let text = response.text().await.map_err(|e| format!("The bridge answered oddly: {e}"))?;
+        let summary = serde_json::from_str(&text).map_err(|e| format!("The bridge answered oddly: {e}"))?;
+        Ok((text, summary))
     } else {
         let error: Result<ApiError, _> = response.json().await;
         Err(error.map(|e| e.error.message).unwrap_or_else(|_| format!("The bridge answered {}.", response.status())))
