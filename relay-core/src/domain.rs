@@ -28,8 +28,9 @@ pub const MAX_HOSTS: usize = 10;
 /// (IPv4 then IPv6).
 pub const MAX_ADDRESSES_PER_HOST: usize = 4;
 
-/// One mail server of a domain, as DNS gave it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One mail server of a domain, as DNS gave it: what the bridge's resolver
+/// returns, `/api/mx` lists and the domain plan is made from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MxHost {
     /// Lower is tried first (RFC 5321 §5.1); 0 for an implicit MX.
     pub preference: u16,

@@ -1,5 +1,5 @@
 //! The driver of a domain audit: every address relay-core's
-//! [`domain::plan`] lists is audited by a [`Session`](relay_core::Session)
+//! [`relay_core::domain::plan`] lists is audited by a [`Session`](relay_core::Session)
 //! of its own, all of them at once (one at a time per address), and each
 //! result lands in its place.
 //! `ws-bridge check` dials straight from this machine; the hosted API dials
@@ -10,23 +10,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use relay_core::domain::{self, Item, Planned};
+use relay_core::domain::{Item, Planned};
 use relay_core::{Config, Target};
 use tokio::sync::Semaphore;
 
 use crate::audit::{self, Dial};
-use crate::resolve::MxHost;
-
-/// The resolver's view of a mail server, as relay-core's domain module takes it.
-pub fn mx_host(host: &MxHost) -> domain::MxHost {
-    domain::MxHost {
-        preference: host.preference,
-        exchange: host.exchange.clone(),
-        addresses: host.addresses.clone(),
-        implicit: host.implicit,
-        error: host.error.clone(),
-    }
-}
 
 /// Audits every [`Item::Audit`] of `items` in parallel (but one at a time
 /// per address), each at its one address and port `port`, with the dial `dial_for` gives it; returns the

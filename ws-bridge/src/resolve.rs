@@ -49,21 +49,7 @@ pub struct Resolver {
 }
 
 /// One mail server of a domain, as [`Resolver::lookup_mx`] reports it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct MxHost {
-    /// Lower is tried first (RFC 5321 §5.1); 0 for an implicit MX.
-    pub preference: u16,
-    /// The mail server's name, lowercase, without the trailing dot; for an
-    /// implicit MX, the domain itself.
-    pub exchange: String,
-    /// Its IPv4 then IPv6 addresses; empty when `error` says why.
-    pub addresses: Vec<IpAddr>,
-    /// True when the domain has no MX records and its own addresses stand in
-    /// for one (RFC 5321 §5.1).
-    pub implicit: bool,
-    /// Why `addresses` is empty, as a sentence, when it is.
-    pub error: Option<String>,
-}
+pub use relay_core::domain::MxHost;
 
 /// Why a lookup gave no answer. Each message is one sentence a mail
 /// administrator can act on; [`ResolveError::code`] is the stable form.

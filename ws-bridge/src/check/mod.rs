@@ -223,11 +223,11 @@ async fn what_to_audit(args: &CheckArgs, host: &str) -> Result<(MailServers, boo
     }
     match resolver.lookup_mx(host).await {
         Ok(hosts) if hosts.first().is_some_and(|h| h.implicit) => {
-            let mut implicit = crate::domain::mx_host(&hosts[0]);
+            let mut implicit = hosts[0].clone();
             implicit.implicit = true;
             Ok((MailServers::Host(implicit), false))
         }
-        Ok(hosts) => Ok((MailServers::Hosts(hosts.iter().map(crate::domain::mx_host).collect()), true)),
+        Ok(hosts) => Ok((MailServers::Hosts(hosts), true)),
         Err(ResolveError::NullMx { .. }) => Ok((MailServers::NullMx, true)),
         Err(e) => Err(not_found(e)),
     }

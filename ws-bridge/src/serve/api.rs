@@ -275,7 +275,7 @@ async fn check_domain(app: Arc<App>, client: IpAddr, domain: String, port: u16, 
         Err(code) => return refuse(&app, code, code.default_message()),
     };
     let hosts: Vec<domain::MxHost> = match app.resolver.lookup_mx(&domain).await {
-        Ok(hosts) => hosts.iter().map(crate::domain::mx_host).collect(),
+        Ok(hosts) => hosts,
         Err(ResolveError::NullMx { .. }) => {
             return Json(DomainReport::new(&domain, &MailServers::NullMx, Vec::new())).into_response();
         }
