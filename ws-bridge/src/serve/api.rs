@@ -185,32 +185,20 @@ pub async fn check(
             Ok(dp) => dp,
             Err(e) => return refuse(&app, e.code(), e.sentence()),
         };
-        let defaults = Config::default();
-        let config = Config {
-            from_domain: params.from_domain.unwrap_or(defaults.from_domain.clone()),
-            to_domain: params.to_domain.unwrap_or(defaults.to_domain.clone()),
-            reply_timeout: app.reply_timeout,
-            ..defaults
+        let config = match audit_config(&app, params.from_domain, params.to_domain) {
+            Ok(c) => c,
+            Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
         };
-        if let Err(e) = config.validate() {
-            return refuse(&app, ErrorCode::BadRequest, sentence(&e.to_string()));
-        }
         return check_domain(app, client, domain, port, config).await;
     }
     let (host, port) = match destination::parse(params.host.as_deref(), port.as_deref()) {
         Ok(hp) => hp,
         Err(e) => return refuse(&app, e.code(), e.sentence()),
     };
-    let defaults = Config::default();
-    let config = Config {
-        from_domain: params.from_domain.unwrap_or(defaults.from_domain.clone()),
-        to_domain: params.to_domain.unwrap_or(defaults.to_domain.clone()),
-        reply_timeout: app.reply_timeout,
-        ..defaults
+    let config = match audit_config(&app, params.from_domain, params.to_domain) {
+        Ok(c) => c,
+        Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
     };
-    if let Err(e) = config.validate() {
-        return refuse(&app, ErrorCode::BadRequest, sentence(&e.to_string()));
-    }
     let _permit = match app.limits.admit(client) {
         Ok(p) => p,
         Err(code) => return refuse(&app, code, code.default_message()),
@@ -269,6 +257,20 @@ pub async fn check(
 /// TCP connection of every target through the destination function and
 /// charged to the client. Addresses the policy refuses stay in the report
 /// as targets with the reason, their address hidden.
+/// The audit's settings from the request's outside domains (the defaults
+/// when left out), or the sentence that names what cannot work.
+fn audit_config(app: &App, from_domain: Option<String>, to_domain: Option<String>) -> Result<Config, String> {
+    let defaults = Config::default();
+    let config = Config {
+        from_domain: from_domain.unwrap_or(defaults.from_domain.clone()),
+        to_domain: to_domain.unwrap_or(defaults.to_domain.clone()),
+        reply_timeout: app.reply_timeout,
+        ..defaults
+    };
+    config.validate().map_err(|e| sentence(&e.to_string()))?;
+    Ok(config)
+}
+
 async fn check_domain(app: Arc<App>, client: IpAddr, domain: String, port: u16, config: Config) -> Response {
     let _permit = match app.limits.admit(client) {
         Ok(p) => p,
