@@ -18,14 +18,15 @@ use crate::audit::{self, Dial};
 
 /// Audits every [`Item::Audit`] of `items` in parallel (but one at a time
 /// per address), each at its one address and port `port`, with the dial `dial_for` gives it; returns the
-/// targets in `items`' order. `on_done` sees each target as it finishes.
+/// targets in `items`' order. `on_done` sees each target as it finishes,
+/// with its index in `items`.
 /// Dropping the future aborts every audit and every connection.
 pub async fn run_all<D: Dial>(
     config: &Config,
     port: u16,
     items: Vec<Item>,
     dial_for: impl Fn(&Planned) -> Arc<D>,
-    mut on_done: impl FnMut(&Target),
+    mut on_done: impl FnMut(usize, &Target),
 ) -> Vec<Target> {
     let mut slots: Vec<Option<Target>> = Vec::with_capacity(items.len());
     let mut tasks = tokio::task::JoinSet::new();
@@ -59,7 +60,7 @@ pub async fn run_all<D: Dial>(
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((index, target)) => {
-                on_done(&target);
+                on_done(index, &target);
                 slots[index] = Some(target);
             }
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -90,14 +91,14 @@ mod tests {
             error: None,
         };
         let dial = |_: &Planned| Arc::new(audit::Direct::new(&config, 1));
-        let alone = run_all(&config, sink.addr.port(), plan(&[host("a.test")]), dial, |_| {}).await;
+        let alone = run_all(&config, sink.addr.port(), plan(&[host("a.test")]), dial, |_, _| {}).await;
         assert_eq!(alone.len(), 1);
         let peak_alone = sink.peak.load(Ordering::SeqCst);
         assert!(peak_alone >= 1);
 
         let hosts = [host("b.test"), host("c.test"), host("d.test")];
         let mut finished = 0;
-        let targets = run_all(&config, sink.addr.port(), plan(&hosts), dial, |_| finished += 1).await;
+        let targets = run_all(&config, sink.addr.port(), plan(&hosts), dial, |_, _| finished += 1).await;
         assert_eq!(finished, 3);
         let names: Vec<&str> = targets.iter().map(|t| t.mx_host.as_str()).collect();
         assert_eq!(names, ["b.test", "c.test", "d.test"]);

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use relaycheck_tests::bridge::{http_post_json, Bridge};
 use relaycheck_tests::dns::{DnsRecord, DnsServer};
-use relaycheck_tests::hostile::{HostileServer, Script};
+use relaycheck_tests::hostile::{Answer, HostileServer, Script};
 use serde_json::Value;
 
 /// A closed server on 127.0.0.1 and, at the same port, `v6` on `[::1]`: a
@@ -279,4 +279,75 @@ fn the_hosted_api_audits_a_domain_under_the_bridge_policy() {
     let (status, text) = http_post_json(&bridge.url("/api/check"), r#"{"domain":"nullmx.test"}"#);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("null MX"), "{text}");
+}
+
+/// A server that accepts and then never says a word.
+fn silent() -> Script {
+    Script::closed_relay().opening(Answer::Hang)
+}
+
+#[test]
+fn a_streamed_domain_audit_sends_each_row_as_it_finishes_and_keeps_them_when_time_runs_out() {
+    use std::io::{Read, Write};
+    // mx2.two.test is closed at 127.0.0.1 and silent at ::1: its audit there
+    // waits for a banner (30 s) past the session's lifetime (3 s).
+    let (v4, _v6) = dual_stack(silent);
+    let dns = DnsServer::start(two_mx());
+    let allow = format!("mx2.two.test:{}", v4.port());
+    let args = ["--resolver", &dns.addr.to_string(), "--allow-target", &allow, "--session-lifetime", "3"];
+    let bridge = Bridge::spawn(env!("CARGO_BIN_EXE_ws-bridge"), &[&args[..], &["--timeout", "30"]].concat());
+    let body = format!(r#"{{"domain":"two.test","port":{}}}"#, v4.port());
+
+    let url = bridge.url("/api/check");
+    let host = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    write!(
+        stream,
+        "POST /api/check HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/x-ndjson\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // The closed address's row comes while the silent one is still being
+    // waited for: the end cannot come before the lifetime runs out.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(r#"{"finished""#) {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before any row finished: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let early = String::from_utf8_lossy(&seen).into_owned();
+    assert!(early.contains("content-type: application/x-ndjson"), "{early}");
+    assert!(!early.contains(r#"{"done""#), "a row is sent as it finishes, not with the report: {early}");
+    stream.read_to_end(&mut seen).unwrap();
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    let lines: Vec<Value> = text
+        .split("\r\n")
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l.as_object().unwrap().keys().next().unwrap().as_str()).collect();
+    assert_eq!(kinds, ["planned", "finished", "done"], "{text}");
+    let planned = lines[0]["planned"]["targets"].as_array().unwrap();
+    assert_eq!(planned.len(), 3, "every row at once, the refused one too: {text}");
+    assert!(planned[2].get("verdict").is_none() && planned[2].get("not_checked").is_none(), "pending: {text}");
+    assert_eq!(lines[1]["finished"]["index"], 1, "{text}");
+    assert_eq!(lines[1]["finished"]["target"]["verdict"], "closed", "{text}");
+
+    // The finished row is kept; the cut one says so; a closed server beside
+    // an unfinished one is no firm answer for the domain.
+    let report = &lines[2]["done"]["report"];
+    assert_eq!(report["verdict"], "inconclusive", "{report:#}");
+    assert!(report["reason"].as_str().unwrap().starts_with("mx2.two.test [::1] was not finished"), "{report:#}");
+    assert_eq!(report["targets"][1]["verdict"], "closed", "{report:#}");
+    assert_eq!(report["targets"][2]["unfinished"], true, "{report:#}");
+
+    // The answer in one piece says the same.
+    let (status, text) = http_post_json(&url, &body);
+    assert_eq!(status, 200, "{text}");
+    let whole: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((&whole["verdict"], &whole["reason"]), (&report["verdict"], &report["reason"]), "{whole:#}");
+    assert_eq!(whole["targets"][1]["verdict"], "closed");
 }

@@ -116,7 +116,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         args.port,
         items,
         |_| Arc::new(audit::Direct::new(&config, 1)),
-        |t| {
+        |_, t| {
             if live {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{}", render::progress_line(t)).and_then(|_| out.flush());

@@ -17,10 +17,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use relay_core::domain::progress::{self, Progress};
 use relay_core::domain::{self, Item, MailServers};
 use relay_core::{Config, DomainReport, ErrorCode, Target};
 use serde::Deserialize;
@@ -33,7 +35,7 @@ use crate::audit::Dial;
 use crate::resolve::ResolveError;
 use crate::serve::app::App;
 use crate::serve::destination::{self, DestinationError};
-use crate::serve::limits::DestinationPermit;
+use crate::serve::limits::{DestinationPermit, SessionPermit};
 
 /// The body of `POST /api/check`.
 #[derive(Deserialize)]
@@ -189,7 +191,8 @@ pub async fn check(
             Ok(c) => c,
             Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
         };
-        return check_domain(app, client, domain, port, config).await;
+        let stream = accepts(&headers, progress::MEDIA_TYPE);
+        return check_domain(app, client, domain, port, config, stream).await;
     }
     let (host, port) = match destination::parse(params.host.as_deref(), port.as_deref()) {
         Ok(hp) => hp,
@@ -251,12 +254,6 @@ pub async fn check(
     Json(report).into_response()
 }
 
-/// The domain audit of `POST /api/check` with `{"domain":…}`: every MX
-/// host at every address (relay-core's `domain::plan`), under the same
-/// admission as everything else: one admission for the request, then every
-/// TCP connection of every target through the destination function and
-/// charged to the client. Addresses the policy refuses stay in the report
-/// as targets with the reason, their address hidden.
 /// The audit's settings from the request's outside domains (the defaults
 /// when left out), or the sentence that names what cannot work.
 fn audit_config(app: &App, from_domain: Option<String>, to_domain: Option<String>) -> Result<Config, String> {
@@ -271,15 +268,39 @@ fn audit_config(app: &App, from_domain: Option<String>, to_domain: Option<String
     Ok(config)
 }
 
-async fn check_domain(app: Arc<App>, client: IpAddr, domain: String, port: u16, config: Config) -> Response {
-    let _permit = match app.limits.admit(client) {
+/// The domain audit of `POST /api/check` with `{"domain":…}`: every MX
+/// host at every address (relay-core's `domain::plan`), under the same
+/// admission as everything else: one admission for the request, then every
+/// TCP connection of every target through the destination function and
+/// charged to the client. Addresses the policy refuses stay in the report
+/// as targets with the reason, their address hidden.
+///
+/// Answered in one piece, or, when the request accepts
+/// `application/x-ndjson`, as [`Progress`] lines: the rows first, each row
+/// as its audit finishes, then the report. Either way, an audit that
+/// outlives a session's lifetime ends with the rows it finished and the
+/// others marked unfinished, never with nothing.
+async fn check_domain(
+    app: Arc<App>,
+    client: IpAddr,
+    domain: String,
+    port: u16,
+    config: Config,
+    stream: bool,
+) -> Response {
+    let permit = match app.limits.admit(client) {
         Ok(p) => p,
         Err(code) => return refuse(&app, code, code.default_message()),
     };
     let hosts: Vec<domain::MxHost> = match app.resolver.lookup_mx(&domain).await {
         Ok(hosts) => hosts,
         Err(ResolveError::NullMx { .. }) => {
-            return Json(DomainReport::new(&domain, &MailServers::NullMx, Vec::new())).into_response();
+            let report = DomainReport::new(&domain, &MailServers::NullMx, Vec::new());
+            if !stream {
+                return Json(report).into_response();
+            }
+            let lines = [Progress::Planned { domain, targets: Vec::new() }, Progress::Done { report }];
+            return ndjson(Body::from(lines.iter().map(Progress::to_line).collect::<String>()));
         }
         Err(e) => return refuse(&app, e.error_code(), sentence(&e.to_string())),
     };
@@ -316,42 +337,193 @@ async fn check_domain(app: Arc<App>, client: IpAddr, domain: String, port: u16, 
             }
         })
         .collect();
-    let hosted = Arc::new(HostedAudit {
-        app: Arc::clone(&app),
-        client,
-        dialled: AtomicUsize::new(0),
-        connected: AtomicUsize::new(0),
-        refusal: Mutex::new(None),
-    });
-    let servers = MailServers::Hosts(hosts);
-    let lifetime = app.limits.config.session_lifetime;
-    let mut audit = {
-        let hosted = Arc::clone(&hosted);
-        AbortOnDrop(tokio::spawn(async move {
-            let dial_for = |p: &domain::Planned| {
-                Arc::new(HostedDial { audit: Arc::clone(&hosted), host: p.mx_host.clone(), port })
+    let mut run = DomainRun::start(app, client, domain, MailServers::Hosts(hosts), port, config, items, permit);
+    if stream {
+        let first = Progress::Planned { domain: run.domain.clone(), targets: run.rows.clone() };
+        // The run lives in the body's stream: a caller that hangs up drops
+        // it, and with it the audit and every connection.
+        let lines = futures_util::stream::unfold((Some(first), Some(run)), |(first, run)| async move {
+            if let Some(first) = first {
+                return Some((Ok::<_, std::convert::Infallible>(first.to_line()), (None, run)));
+            }
+            let mut run = run?;
+            let line = match run.next().await {
+                Some((index, target)) => {
+                    return Some((Ok(Progress::Finished { index, target }.to_line()), (None, Some(run))))
+                }
+                None => match run.finish() {
+                    Ok(report) => Progress::Done { report },
+                    Err(code) => Progress::Failed { code, message: code.default_message().into() },
+                },
             };
-            crate::domain::run_all(&config, port, items, dial_for, |_| {}).await
-        }))
-    };
-    let targets = match tokio::time::timeout(lifetime, &mut audit.0).await {
-        Ok(Ok(targets)) => targets,
-        Ok(Err(_)) => return refuse(&app, ErrorCode::Internal, ErrorCode::Internal.default_message()),
-        Err(_) => return refuse(&app, ErrorCode::SessionTooLong, ErrorCode::SessionTooLong.default_message()),
-    };
-    for r in targets.iter().filter_map(|t| t.report.as_ref()) {
-        app.metrics.audited(verdict_name(r.verdict));
+            Some((Ok(line.to_line()), (None, None)))
+        });
+        return ndjson(Body::from_stream(lines));
     }
-    let report = DomainReport::new(&domain, &servers, targets);
-    tracing::info!(
-        %client,
-        %domain,
-        outcome = verdict_name(report.verdict),
-        targets = report.targets.len(),
-        connections = hosted.dialled.load(Ordering::SeqCst),
-        "hosted domain audit"
-    );
-    Json(report).into_response()
+    while run.next().await.is_some() {}
+    let app = Arc::clone(&run.app);
+    match run.finish() {
+        Ok(report) => Json(report).into_response(),
+        Err(code) => refuse(&app, code, code.default_message()),
+    }
+}
+
+/// Whether the request's `Accept` header names `media` (parameters and
+/// quality values aside).
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|m| m.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(media))
+}
+
+fn ndjson(body: Body) -> Response {
+    ([(header::CONTENT_TYPE, progress::MEDIA_TYPE), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+/// A hosted domain audit under way: its rows (filled in as audits finish),
+/// and the task that runs them, aborted with every connection it holds when
+/// this is dropped or the session's lifetime runs out.
+struct DomainRun {
+    app: Arc<App>,
+    client: IpAddr,
+    domain: String,
+    servers: MailServers,
+    /// Every row in plan order; an audited row holds its pending target
+    /// until it finishes.
+    rows: Vec<Target>,
+    planned: Vec<Option<domain::Planned>>,
+    left: usize,
+    finished: tokio::sync::mpsc::UnboundedReceiver<(usize, Target)>,
+    deadline: tokio::time::Instant,
+    out_of_time: bool,
+    hosted: Arc<HostedAudit>,
+    task: AbortOnDrop<()>,
+    _permit: SessionPermit,
+}
+
+impl DomainRun {
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        app: Arc<App>,
+        client: IpAddr,
+        domain: String,
+        servers: MailServers,
+        port: u16,
+        config: Config,
+        items: Vec<Item>,
+        permit: SessionPermit,
+    ) -> DomainRun {
+        let rows = items
+            .iter()
+            .map(|item| match item {
+                Item::Audit(p) => Target::pending(p),
+                Item::Skip(t) => (**t).clone(),
+            })
+            .collect();
+        let planned: Vec<Option<domain::Planned>> = items
+            .iter()
+            .map(|item| match item {
+                Item::Audit(p) => Some(p.clone()),
+                Item::Skip(_) => None,
+            })
+            .collect();
+        let left = planned.iter().flatten().count();
+        let hosted = Arc::new(HostedAudit {
+            app: Arc::clone(&app),
+            client,
+            dialled: AtomicUsize::new(0),
+            connected: AtomicUsize::new(0),
+            refusal: Mutex::new(None),
+        });
+        let (tx, finished) = tokio::sync::mpsc::unbounded_channel();
+        let task = {
+            let hosted = Arc::clone(&hosted);
+            AbortOnDrop(tokio::spawn(async move {
+                let dial_for = |p: &domain::Planned| {
+                    Arc::new(HostedDial { audit: Arc::clone(&hosted), host: p.mx_host.clone(), port })
+                };
+                let on_done = |index: usize, target: &Target| {
+                    let _ = tx.send((index, target.clone()));
+                };
+                crate::domain::run_all(&config, port, items, dial_for, on_done).await;
+            }))
+        };
+        let deadline = tokio::time::Instant::now() + app.limits.config.session_lifetime;
+        DomainRun {
+            app,
+            client,
+            domain,
+            servers,
+            rows,
+            planned,
+            left,
+            finished,
+            deadline,
+            out_of_time: false,
+            hosted,
+            task,
+            _permit: permit,
+        }
+    }
+
+    /// The next row to finish, with its index; `None` when every row has,
+    /// or the session's lifetime ran out (the audit is then stopped).
+    async fn next(&mut self) -> Option<(usize, Target)> {
+        if self.left == 0 || self.out_of_time {
+            return None;
+        }
+        match tokio::time::timeout_at(self.deadline, self.finished.recv()).await {
+            Ok(Some((index, target))) => {
+                self.left -= 1;
+                self.rows[index] = target.clone();
+                Some((index, target))
+            }
+            Ok(None) => None, // the task ended early: see `finish`
+            Err(_) => {
+                self.out_of_time = true;
+                self.task.0.abort();
+                None
+            }
+        }
+    }
+
+    /// The domain's report, rows cut short by the lifetime marked
+    /// unfinished; an error if the audit's task failed.
+    fn finish(mut self) -> Result<DomainReport, ErrorCode> {
+        if self.left > 0 && !self.out_of_time {
+            return Err(ErrorCode::Internal);
+        }
+        let lifetime = self.app.limits.config.session_lifetime;
+        let why = format!(
+            "not finished: this bridge gives a hosted audit at most {}",
+            relay_core::narration::human_ms(lifetime)
+        );
+        for (row, planned) in self.rows.iter_mut().zip(&self.planned) {
+            if let Some(p) = planned {
+                if row.report.is_none() {
+                    *row = Target::unfinished(p, &why);
+                }
+            }
+        }
+        for r in self.rows.iter().filter_map(|t| t.report.as_ref()) {
+            self.app.metrics.audited(verdict_name(r.verdict));
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let report = DomainReport::new(&self.domain, &self.servers, rows);
+        tracing::info!(
+            client = %self.client,
+            domain = %self.domain,
+            outcome = verdict_name(report.verdict),
+            targets = report.targets.len(),
+            unfinished = report.targets.iter().filter(|t| t.unfinished).count(),
+            connections = self.hosted.dialled.load(Ordering::SeqCst),
+            "hosted domain audit"
+        );
+        Ok(report)
+    }
 }
 
 fn verdict_name(verdict: relay_core::Verdict) -> &'static str {
@@ -450,6 +622,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
         "sessions": app.limits.active_sessions(),
         "page": crate::serve::assets::page_present(),
         "lab": !app.lab_targets.is_empty(),
+        // "memory", "redis", or "redis-unreachable-local-fallback".
     });
     (status, Json(body)).into_response()
 }

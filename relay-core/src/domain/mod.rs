@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::report::Report;
 use crate::verdict::Verdict;
 
+pub mod progress;
+pub mod summary;
+
 /// How many MX hosts of a domain are audited, in order of preference.
 pub const MAX_HOSTS: usize = 10;
 /// How many addresses of one host are audited, in the resolver's order
@@ -73,6 +76,11 @@ pub struct Target {
     /// Why this target was not audited; `None` when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_checked: Option<String>,
+    /// Its audit was started but not finished (the bridge's time for one
+    /// audit ran out): unlike an address left out by a cap or a policy, it
+    /// leaves the domain without a firm answer unless another is open.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
     /// The single-server report, as `check --json` prints it for one address.
     #[serde(flatten)]
     pub report: Option<Report>,
@@ -87,8 +95,29 @@ impl Target {
             implicit,
             address: Some(address.to_string()),
             not_checked: None,
+            unfinished: false,
             report: Some(report),
         }
+    }
+
+    /// A target still being audited: what a streamed domain audit lists
+    /// first ([`progress::Progress::Planned`]).
+    pub fn pending(planned: &Planned) -> Target {
+        Target {
+            mx_host: planned.mx_host.clone(),
+            preference: planned.preference,
+            implicit: planned.implicit,
+            address: Some(planned.address.to_string()),
+            not_checked: None,
+            unfinished: false,
+            report: None,
+        }
+    }
+
+    /// A target whose audit was started and cut short, and why (a sentence
+    /// that starts "not finished").
+    pub fn unfinished(planned: &Planned, why: &str) -> Target {
+        Target { not_checked: Some(why.to_string()), unfinished: true, ..Target::pending(planned) }
     }
 
     /// A target that was not audited, and why (a sentence).
@@ -99,6 +128,7 @@ impl Target {
             implicit,
             address,
             not_checked: Some(why.to_string()),
+            unfinished: false,
             report: None,
         }
     }
@@ -247,7 +277,7 @@ impl DomainReport {
         }
         let refused = targets
             .iter()
-            .filter(|t| t.report.is_none() && t.address.is_some())
+            .filter(|t| t.report.is_none() && t.address.is_some() && !t.unfinished)
             .filter(|t| !t.not_checked.as_deref().unwrap_or("").contains("only the first"))
             .count();
         if refused > 0 {
@@ -258,6 +288,18 @@ impl DomainReport {
         // The worst verdict; among equals, the first target in order.
         let worst = audited.iter().filter_map(|t| t.verdict()).max_by_key(|&v| severity(v));
         let decider = worst.and_then(|v| audited.iter().copied().find(|t| t.verdict() == Some(v)));
+        // An audit cut short may have been about to find an open relay: only
+        // an open one elsewhere is a firm answer then.
+        let unfinished: Vec<&Target> = targets.iter().filter(|t| t.unfinished).collect();
+        if let (Some(first), false) = (unfinished.first(), worst == Some(Verdict::Open)) {
+            let why = first.not_checked.as_deref().unwrap_or("not finished");
+            let mut reason = format!("{} was {why}, so there is no firm answer for {domain}", first.label());
+            if unfinished.len() > 1 {
+                reason.push_str(&format!(" ({} addresses were not finished)", unfinished.len()));
+            }
+            reason.push('.');
+            return DomainReport { domain: domain.to_string(), verdict: Verdict::Inconclusive, reason, targets, notes };
+        }
         let (verdict, reason) = match decider {
             None => (
                 Verdict::Inconclusive,
@@ -425,6 +467,32 @@ mod tests {
     }
 
     #[test]
+    fn an_audit_cut_short_leaves_no_firm_answer_unless_another_is_open() {
+        let hosts = vec![host("mx1.a.test", 10, &["192.0.2.1"]), host("mx2.a.test", 20, &["2001:db8::2"])];
+        let cut = |other: Verdict| {
+            let targets = plan(&hosts)
+                .into_iter()
+                .map(|item| match item {
+                    Item::Audit(p) if p.address.is_ipv6() => {
+                        Target::unfinished(&p, "not finished: this bridge gives one audit at most 5 min")
+                    }
+                    Item::Audit(p) => Target::audited(&p.mx_host, 10, false, p.address, report(other, true)),
+                    Item::Skip(t) => *t,
+                })
+                .collect();
+            DomainReport::new("a.test", &MailServers::Hosts(hosts.clone()), targets)
+        };
+        let r = cut(Verdict::Closed);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "a closed server beside an unfinished one is not a closed domain");
+        assert!(r.reason.starts_with("mx2.a.test [2001:db8::2] was not finished"), "{}", r.reason);
+        assert!(r.notes.is_empty(), "an unfinished audit is not an address refused: {:?}", r.notes);
+        assert_eq!(cut(Verdict::Open).verdict, Verdict::Open);
+        let json = serde_json::to_value(&r.targets[1]).unwrap();
+        assert_eq!(json["unfinished"], true);
+        assert!(serde_json::to_value(&r.targets[0]).unwrap().get("unfinished").is_none());
+    }
+
+    #[test]
     fn caps_cut_hosts_and_addresses_and_say_so() {
         let mut hosts: Vec<MxHost> = (0..12).map(|i| host(&format!("mx{i}.a.test"), 10 + i as u16, &[])).collect();
         for h in &mut hosts[..MAX_HOSTS] {
@@ -522,55 +590,5 @@ mod tests {
         for key in ["domain", "verdict", "reason", "targets"] {
             assert!(json.get(key).is_some(), "{key}");
         }
-    }
-}
-
-/// What a page needs to draw a domain report, read from the whole report's
-/// JSON (everything else in it is skipped). The page keeps the JSON text for
-/// its download; reading only this keeps the full report's deserialisers,
-/// probes, transcripts and all, out of the page's WASM (its weight goal is
-/// 200 KiB).
-pub mod summary {
-    use serde::Deserialize;
-
-    use crate::software::Software;
-    use crate::step::Step;
-    use crate::verdict::Verdict;
-
-    #[derive(Clone, Debug, PartialEq, Deserialize)]
-    pub struct DomainSummary {
-        pub domain: String,
-        pub verdict: Verdict,
-        pub reason: String,
-        pub targets: Vec<TargetSummary>,
-        #[serde(default)]
-        pub notes: Vec<String>,
-    }
-
-    #[derive(Clone, Debug, PartialEq, Deserialize)]
-    pub struct TargetSummary {
-        pub mx_host: String,
-        pub address: Option<String>,
-        #[serde(default)]
-        pub not_checked: Option<String>,
-        /// Present when the target was audited (its report's own fields).
-        #[serde(default)]
-        pub verdict: Option<Verdict>,
-        #[serde(default)]
-        pub reason: Option<String>,
-        #[serde(default)]
-        pub server: Option<ServerSummary>,
-        #[serde(default)]
-        pub elapsed_ms: Option<f64>,
-        #[serde(default)]
-        pub steps: Vec<Step>,
-    }
-
-    #[derive(Clone, Debug, PartialEq, Deserialize)]
-    pub struct ServerSummary {
-        #[serde(default)]
-        pub name: Option<String>,
-        #[serde(default)]
-        pub software: Software,
     }
 }
