@@ -135,6 +135,9 @@ pub enum ErrorCode {
     /// The request named a Host the bridge does not answer to (a
     /// DNS-rebinding page, or a misconfigured proxy).
     HostNotAllowed,
+    /// The owner of the mail server (its domain or address block) asked
+    /// the bridge's operator not to be tested.
+    OptedOut,
     IdleTimeout,
     SessionTooLong,
     ByteLimit,
@@ -147,7 +150,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadRequest,
         ErrorCode::OriginNotAllowed,
         ErrorCode::PortNotAllowed,
@@ -162,6 +165,7 @@ impl ErrorCode {
         ErrorCode::DestinationRateLimited,
         ErrorCode::DestinationBusy,
         ErrorCode::HostNotAllowed,
+        ErrorCode::OptedOut,
         ErrorCode::IdleTimeout,
         ErrorCode::SessionTooLong,
         ErrorCode::ByteLimit,
@@ -189,6 +193,7 @@ impl ErrorCode {
             ErrorCode::DestinationRateLimited => "destination_rate_limited",
             ErrorCode::DestinationBusy => "destination_busy",
             ErrorCode::HostNotAllowed => "host_not_allowed",
+            ErrorCode::OptedOut => "opted_out",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::SessionTooLong => "session_too_long",
             ErrorCode::ByteLimit => "byte_limit",
@@ -227,6 +232,7 @@ impl ErrorCode {
                 "The bridge already holds as many connections to this mail server as it allows; try again in a minute."
             }
             ErrorCode::HostNotAllowed => "This bridge does not answer to the name the request was sent to.",
+            ErrorCode::OptedOut => "The owner of this server has asked not to be tested from this service.",
             ErrorCode::IdleTimeout => "Nothing was said for too long, so the bridge ended the session.",
             ErrorCode::SessionTooLong => "The session lasted as long as the bridge allows, so it ended it.",
             ErrorCode::ByteLimit => "The session carried as many bytes as the bridge allows, so it ended it.",

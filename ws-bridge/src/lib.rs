@@ -17,3 +17,4 @@ pub mod domain;
 pub mod exit;
 pub mod resolve;
 pub mod serve;
+pub mod store;

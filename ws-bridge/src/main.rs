@@ -9,7 +9,7 @@
 //! command line and picks the runtime.
 
 use clap::{Parser, Subcommand};
-use ws_bridge::{check, exit, serve};
+use ws_bridge::{check, exit, serve, store};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Serve the page, the websocket bridge and the hosted API.
     Serve(serve::ServeArgs),
+    /// Manage the list of domains and address blocks whose owners asked not to be tested.
+    Optout(store::optout::OptoutArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +48,16 @@ fn main() -> std::process::ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check::run(args).await,
+            Command::Optout(args) => match store::optout::run(args).await {
+                Ok(text) => {
+                    print!("{text}");
+                    exit::ExitCode::Closed
+                }
+                Err(message) => {
+                    eprintln!("ws-bridge optout: {message}");
+                    exit::ExitCode::Usage
+                }
+            },
             Command::Serve(args) => {
                 init_logging();
                 match serve::main(args).await {

@@ -38,6 +38,12 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     /// The built-in lab's servers, when `--lab` is on.
     pub lab_targets: Vec<(LabPolicy, std::net::SocketAddr)>,
+    /// A single bridge's opt-out list, besides the store's (`--optout-file`).
+    pub optout_file: Option<std::path::PathBuf>,
+    /// How long a hosted audit's result is answered from the cache (zero: never).
+    pub cache_ttl: Duration,
+    /// Fresh runs of a server whose result is in the cache, per destination.
+    pub fresh_rate: crate::store::Rate,
 }
 
 impl App {

@@ -1,6 +1,7 @@
 //! The one road from a request to a mail server, for `/ws`, `/api/check`
 //! and every connection a hosted audit opens: parse, resolve, check the
-//! policy ([`App::destination`]), then, **for each TCP connection**, charge
+//! policy and the owners' opt-out list ([`App::destination`]), then, **for
+//! each TCP connection**, check the opt-out list again, charge
 //! the destination's rate and hold a place under its concurrency cap while
 //! connecting to a checked address, never resolving again ([`App::connect`]).
 //!
@@ -19,6 +20,7 @@ use crate::resolve::ResolveError;
 use crate::serve::app::App;
 use crate::serve::limits::DestinationPermit;
 use crate::serve::policy::PolicyError;
+use crate::store::optout::{self, OptOut};
 
 /// Addresses of one name tried for one connection, within one connect
 /// deadline: a name with hundreds of A records costs no more than four.
@@ -49,6 +51,9 @@ pub enum DestinationError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// The owner asked not to be tested (the entry is for the log only).
+    #[error("the owner of this server has asked not to be tested from this service")]
+    OptedOut(OptOut),
     /// A limit refused the connection: its code says which.
     #[error("{}", .0.default_message())]
     Limited(ErrorCode),
@@ -62,6 +67,7 @@ impl DestinationError {
             DestinationError::BadRequest => ErrorCode::BadRequest,
             DestinationError::Policy(e) => e.code(),
             DestinationError::Resolve(e) => e.error_code(),
+            DestinationError::OptedOut(_) => ErrorCode::OptedOut,
             DestinationError::Limited(code) => *code,
             DestinationError::ConnectFailed { .. } => ErrorCode::ConnectFailed,
         }
@@ -76,6 +82,7 @@ impl DestinationError {
     pub fn log_detail(&self) -> String {
         match self {
             DestinationError::Policy(e) => e.log_detail(),
+            DestinationError::OptedOut(entry) => format!("{self} (opt-out entry {entry})"),
             other => other.to_string(),
         }
     }
@@ -106,7 +113,34 @@ impl App {
         }
         let resolved = self.resolver.lookup_ip(host).await?;
         let checked = self.policy.check(host, port, &resolved)?;
+        self.check_optout(host, &checked).await?;
         Ok(Destination { resolved: checked })
+    }
+
+    /// Refuses `host` at `addresses` when its owner opted out: a domain it
+    /// is in, or a block one of its addresses is in, is on the store's list
+    /// or in `--optout-file`. The list is read at every call, so an entry
+    /// added through any bridge of a fleet holds at once.
+    pub async fn check_optout(&self, host: &str, addresses: &[IpAddr]) -> Result<(), DestinationError> {
+        match self.optout_list().await {
+            Ok(list) => match optout::find(&list, host, addresses) {
+                Some(entry) => Err(DestinationError::OptedOut(entry.clone())),
+                None => Ok(()),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "the opt-out list cannot be read");
+                Ok(())
+            }
+        }
+    }
+
+    /// The opt-out list: the store's, and `--optout-file`'s.
+    pub async fn optout_list(&self) -> Result<Vec<OptOut>, crate::store::StoreError> {
+        let mut list = self.limits.store.optout_list().await?;
+        if let Some(path) = &self.optout_file {
+            list.extend(optout::read_file(path)?);
+        }
+        Ok(list)
     }
 
     /// Opens one TCP connection to one of `addresses` (which passed
@@ -120,8 +154,9 @@ impl App {
         let tried = &addresses[..addresses.len().min(MAX_ADDRESSES_TRIED)];
         let mut failures: Vec<String> = Vec::new();
         let mut limited: Option<ErrorCode> = None;
+        self.check_optout(host, addresses).await?;
         for (i, &ip) in tried.iter().enumerate() {
-            let permit = match self.limits.admit_destination(ip) {
+            let permit = match self.limits.admit_destination(ip).await {
                 Ok(p) => p,
                 Err(code) => {
                     limited.get_or_insert(code);

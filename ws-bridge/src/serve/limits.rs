@@ -4,6 +4,10 @@
 //!
 //! Refusals are returned as [`ErrorCode`]s so that the page hears a sentence.
 //!
+//! The per-destination limits live in the bridge's [`Store`]: its own
+//! memory, or Redis shared by a fleet of bridges, so that they hold for the
+//! fleet and not for each bridge.
+//!
 //! Addresses are grouped before they are counted ([`group`]): an IPv4
 //! address stands for itself (an IPv4-mapped IPv6 address for its IPv4
 //! address), an IPv6 address for its /64, the smallest block a single
@@ -17,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use relay_core::ErrorCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::store::memory::MemoryStore;
+use crate::store::{DestinationLimit, Lease, Rate, Refusal, Store};
 
 /// Every limit, as a self-hoster sets them (see `ws-bridge serve --help`).
 #[derive(Clone, Debug)]
@@ -63,8 +70,8 @@ pub struct Limits {
     sessions: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     ip_rate: Mutex<RateTable>,
-    destination_rate: Mutex<RateTable>,
-    per_destination: Mutex<HashMap<IpAddr, usize>>,
+    /// Where the per-destination limits are kept (shared by a fleet).
+    pub store: Arc<dyn Store>,
 }
 
 /// The key an address is counted under: an IPv4 address itself (also when
@@ -79,20 +86,21 @@ pub fn group(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The store's key for a destination's limits.
+pub fn destination_key(destination: IpAddr) -> String {
+    format!("dest:{}", group(destination))
+}
+
 /// Held for as long as one TCP connection to a destination is open.
 pub struct DestinationPermit {
-    key: IpAddr,
-    limits: Arc<Limits>,
+    lease: Option<Lease>,
+    store: Arc<dyn Store>,
 }
 
 impl Drop for DestinationPermit {
     fn drop(&mut self) {
-        let mut open = self.limits.per_destination.lock().expect("per-destination table");
-        if let Some(n) = open.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.key);
-            }
+        if let Some(lease) = self.lease.take() {
+            self.store.release(lease);
         }
     }
 }
@@ -117,15 +125,30 @@ impl Drop for SessionPermit {
 }
 
 impl Limits {
+    /// Limits kept in this bridge's memory.
     pub fn new(config: LimitConfig) -> Arc<Limits> {
+        Limits::with_store(config, Arc::new(MemoryStore::new()))
+    }
+
+    /// Limits whose per-destination part is kept in `store`.
+    pub fn with_store(config: LimitConfig, store: Arc<dyn Store>) -> Arc<Limits> {
         Arc::new(Limits {
             sessions: Arc::new(Semaphore::new(config.max_sessions)),
             per_ip: Mutex::new(HashMap::new()),
             ip_rate: Mutex::new(RateTable::new(config.connects_per_ip_per_minute)),
-            destination_rate: Mutex::new(RateTable::new(config.connects_per_destination_per_minute)),
-            per_destination: Mutex::new(HashMap::new()),
+            store,
             config,
         })
+    }
+
+    /// What one destination is held to, from the whole fleet.
+    pub fn destination_limit(&self) -> DestinationLimit {
+        DestinationLimit {
+            rate: Rate::per_minute(self.config.connects_per_destination_per_minute),
+            max_open: self.config.max_connections_per_destination,
+            // Longer than any connection lasts: a place whose bridge died lapses.
+            lease: self.config.session_lifetime + std::time::Duration::from_secs(60),
+        }
     }
 
     /// A place for one more session of `client`, or why not. The rate is
@@ -158,30 +181,12 @@ impl Limits {
     /// A place for one more TCP connection to `destination`, from anyone:
     /// charged to the destination's rate, and held against its concurrency
     /// cap until the permit is dropped. A busy destination is not charged.
-    pub fn admit_destination(self: &Arc<Self>, destination: IpAddr) -> Result<DestinationPermit, ErrorCode> {
-        let key = group(destination);
-        let mut open = self.per_destination.lock().expect("per-destination table");
-        let n = open.entry(key).or_insert(0);
-        if *n >= self.config.max_connections_per_destination {
-            if *n == 0 {
-                open.remove(&key);
-            }
-            return Err(ErrorCode::DestinationBusy);
+    pub async fn admit_destination(&self, destination: IpAddr) -> Result<DestinationPermit, ErrorCode> {
+        match self.store.admit(&destination_key(destination), self.destination_limit()).await {
+            Ok(lease) => Ok(DestinationPermit { lease: Some(lease), store: Arc::clone(&self.store) }),
+            Err(Refusal::Busy) => Err(ErrorCode::DestinationBusy),
+            Err(Refusal::RateLimited) => Err(ErrorCode::DestinationRateLimited),
         }
-        if !self.destination_rate.lock().expect("rate table").allow(key, Instant::now()) {
-            if *n == 0 {
-                open.remove(&key);
-            }
-            return Err(ErrorCode::DestinationRateLimited);
-        }
-        *n += 1;
-        Ok(DestinationPermit { key, limits: Arc::clone(self) })
-    }
-
-    /// Connections open now to `destination`'s group.
-    #[cfg(test)]
-    pub fn open_to(&self, destination: IpAddr) -> usize {
-        self.per_destination.lock().expect("per-destination table").get(&group(destination)).copied().unwrap_or(0)
     }
 
     pub fn active_sessions(&self) -> usize {
@@ -265,25 +270,32 @@ mod tests {
         assert_eq!(group(ip("2001:db8:a:b:c:d:e:f")), ip("2001:db8:a:b::"));
     }
 
-    #[test]
-    fn connections_per_destination_are_capped_and_given_back() {
-        let limits = Limits::new(LimitConfig { max_connections_per_destination: 2, ..LimitConfig::default() });
-        let a = limits.admit_destination(ip("2001:db8::25")).unwrap();
-        let _b = limits.admit_destination(ip("2001:db8::26")).unwrap();
+    #[tokio::test]
+    async fn connections_per_destination_are_capped_and_given_back() {
+        let store = Arc::new(MemoryStore::new());
+        let config = LimitConfig { max_connections_per_destination: 2, ..LimitConfig::default() };
+        let limits = Limits::with_store(config, store.clone());
+        let a = limits.admit_destination(ip("2001:db8::25")).await.unwrap();
+        let _b = limits.admit_destination(ip("2001:db8::26")).await.unwrap();
         assert_eq!(
-            limits.admit_destination(ip("2001:db8::27")).err(),
+            limits.admit_destination(ip("2001:db8::27")).await.err(),
             Some(ErrorCode::DestinationBusy),
             "one mail server's /64 is one destination"
         );
-        assert!(limits.admit_destination(ip("2001:db8:0:1::25")).is_ok());
-        assert_eq!(limits.open_to(ip("2001:db8::1")), 2);
+        assert!(limits.admit_destination(ip("2001:db8:0:1::25")).await.is_ok());
+        assert_eq!(store.open(&destination_key(ip("2001:db8::1"))), 2);
         drop(a);
-        assert!(limits.admit_destination(ip("2001:db8::27")).is_ok(), "a closed connection gives its place back");
+        assert!(limits.admit_destination(ip("2001:db8::27")).await.is_ok(), "a closed connection gives its place back");
 
-        let limits = Limits::new(LimitConfig { connects_per_destination_per_minute: 1, ..LimitConfig::default() });
-        drop(limits.admit_destination(ip("192.0.2.25")).unwrap());
-        assert_eq!(limits.admit_destination(ip("::ffff:192.0.2.25")).err(), Some(ErrorCode::DestinationRateLimited));
-        assert_eq!(limits.open_to(ip("192.0.2.25")), 0);
+        let store = Arc::new(MemoryStore::new());
+        let config = LimitConfig { connects_per_destination_per_minute: 1, ..LimitConfig::default() };
+        let limits = Limits::with_store(config, store.clone());
+        drop(limits.admit_destination(ip("192.0.2.25")).await.unwrap());
+        assert_eq!(
+            limits.admit_destination(ip("::ffff:192.0.2.25")).await.err(),
+            Some(ErrorCode::DestinationRateLimited)
+        );
+        assert_eq!(store.open(&destination_key(ip("192.0.2.25"))), 0);
     }
 
     #[test]

@@ -14,6 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::resolve::Resolver;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::store::{Rate, Store};
 use app::App;
 use lab::Lab;
 use limits::{LimitConfig, Limits};
@@ -109,6 +112,28 @@ pub struct ServeArgs {
     /// Seconds to wait for a connection or a reply (hosted audits too).
     #[arg(long, default_value_t = 20)]
     pub timeout: u64,
+    /// Share the per-destination limits, the result cache and the opt-out
+    /// list with the other bridges of a fleet through this Redis
+    /// (redis://HOST:PORT). Default: this bridge's own memory.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Bridges in the fleet: while Redis cannot be reached, each bridge holds
+    /// every destination to its limits divided by this.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fleet_size: u32,
+    /// A file of domains and address blocks whose owners asked not to be
+    /// tested, one a line (managed with `ws-bridge optout --file`); read at
+    /// every audit, so changes hold at once.
+    #[arg(long, value_name = "PATH")]
+    pub optout_file: Option<std::path::PathBuf>,
+    /// Seconds a hosted audit's result is answered from the cache, for the
+    /// same server, port and options (0: no cache).
+    #[arg(long, default_value_t = 600)]
+    pub cache_ttl: u64,
+    /// Fresh runs (`"fresh": true`) per hour of one mail server whose result
+    /// is in the cache, from everyone.
+    #[arg(long, default_value_t = 6)]
+    pub fresh_per_destination: u32,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -244,18 +269,39 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
     let resolver = Resolver::new(args.resolver, timeout).map_err(|e| format!("cannot set up DNS: {e}"))?;
-    let limits = Limits::new(LimitConfig {
-        max_sessions: args.max_sessions,
-        max_sessions_per_ip: args.max_sessions_per_ip,
-        connects_per_ip_per_minute: args.connects_per_ip,
-        connects_per_destination_per_minute: args.connects_per_destination,
-        max_connections_per_destination: args.connections_per_destination,
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        session_lifetime: Duration::from_secs(args.session_lifetime),
-        max_bytes_up: args.max_bytes_up,
-        max_bytes_down: args.max_bytes_down,
-        max_frame: args.max_frame,
-    });
+    let store: Arc<dyn Store> = match &args.redis {
+        Some(url) => {
+            let store = RedisStore::connect(url, args.fleet_size).map_err(|e| e.to_string())?;
+            // An early answer, so that /healthz and the log say at once
+            // whether Redis is there; a Redis that is not is waited for.
+            match store.optout_list().await {
+                Ok(list) => {
+                    tracing::info!(redis = %url, optouts = list.len(), "sharing limits, cache and opt-outs through redis")
+                }
+                Err(e) => tracing::warn!(error = %e, "redis does not answer yet: local limits until it does"),
+            }
+            Arc::new(store)
+        }
+        None => Arc::new(MemoryStore::new()),
+    };
+    if let Some(path) = &args.optout_file {
+        crate::store::optout::read_file(path).map_err(|e| e.to_string())?;
+    }
+    let limits = Limits::with_store(
+        LimitConfig {
+            max_sessions: args.max_sessions,
+            max_sessions_per_ip: args.max_sessions_per_ip,
+            connects_per_ip_per_minute: args.connects_per_ip,
+            connects_per_destination_per_minute: args.connects_per_destination,
+            max_connections_per_destination: args.connections_per_destination,
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            session_lifetime: Duration::from_secs(args.session_lifetime),
+            max_bytes_up: args.max_bytes_up,
+            max_bytes_down: args.max_bytes_down,
+            max_frame: args.max_frame,
+        },
+        store,
+    );
     // An --allow-target name is opened at the addresses it has now, never
     // at whatever it points to later.
     for target in allow_targets.iter_mut().filter(|t| t.addrs.is_empty()) {
@@ -288,6 +334,9 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
         guard_limits: GuardLimits { max_rcpts: args.max_rcpts, ..GuardLimits::default() },
         shutdown,
         lab_targets,
+        optout_file: args.optout_file,
+        cache_ttl: Duration::from_secs(args.cache_ttl),
+        fresh_rate: Rate { count: args.fresh_per_destination, period: Duration::from_secs(3600) },
     });
     Ok((app, lab))
 }
