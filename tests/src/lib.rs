@@ -11,5 +11,6 @@ pub mod hostile;
 pub mod net;
 pub mod opensmtpd;
 pub mod postfix;
+pub mod redis;
 pub mod sink;
 pub mod ws;

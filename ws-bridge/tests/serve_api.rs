@@ -141,7 +141,11 @@ fn check_is_a_json_post_that_other_sites_cannot_make() {
 #[tokio::test(flavor = "multi_thread")]
 async fn hosted_audits_are_charged_for_every_connection() {
     let sink = relaycheck_tests::sink::Sink::start().await;
-    let bridge = Bridge::spawn(BIN, &["--allow-target", &sink.addr.to_string(), "--connects-per-destination", "10"]);
+    // No cache: every audit of the same server runs (the cache: tests/fleet.rs).
+    let bridge = Bridge::spawn(
+        BIN,
+        &["--allow-target", &sink.addr.to_string(), "--connects-per-destination", "10", "--cache-ttl", "0"],
+    );
     let body = format!(r#"{{"host":"127.0.0.1","port":{}}}"#, sink.addr.port());
     let mut answers = Vec::new();
     for _ in 0..3 {

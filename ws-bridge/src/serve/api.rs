@@ -47,6 +47,10 @@ pub struct CheckParams {
     port: Option<serde_json::Value>,
     from_domain: Option<String>,
     to_domain: Option<String>,
+    /// Run the audit again even if its result is in the cache (a stricter
+    /// per-destination limit applies).
+    #[serde(default)]
+    fresh: bool,
 }
 
 /// An API error: a stable code, a sentence, and a fitting HTTP status.
@@ -213,6 +217,11 @@ pub async fn check(
             return refuse(&app, e.code(), e.sentence());
         }
     };
+    let cache_key = crate::serve::cache::key(&host, port, &config);
+    if let Some(answer) = app.from_cache(&cache_key, params.fresh, target.resolved[0]).await {
+        tracing::info!(%client, %host, port, "hosted audit answered from the cache");
+        return answer;
+    }
     let addresses: Vec<SocketAddr> = target.resolved.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
     let destination = addresses[0];
     let hosted = Arc::new(HostedAudit {
@@ -251,7 +260,8 @@ pub async fn check(
         duration_ms = report.elapsed_ms as u64,
         "hosted audit"
     );
-    Json(report).into_response()
+    let complete = hosted.connected.load(Ordering::SeqCst) > 0 && hosted.refusal.lock().expect("refusal").is_none();
+    app.fresh_answer(&cache_key, &report, complete).await
 }
 
 /// The audit's settings from the request's outside domains (the defaults
@@ -574,6 +584,11 @@ pub async fn mx(
         Ok(hosts) => hosts,
         Err(e) => return refuse(&app, e.error_code(), sentence(&e.to_string())),
     };
+    // What the owners opted out of is not allowed either, said in words.
+    let optouts = app.optout_list().await.unwrap_or_default();
+    let opted_out = |host: &str, ips: &[IpAddr]| {
+        crate::store::optout::find(&optouts, &domain, &[]).or_else(|| crate::store::optout::find(&optouts, host, ips))
+    };
     let hosts: Vec<_> = hosts
         .iter()
         .map(|h| {
@@ -581,6 +596,10 @@ pub async fn mx(
                 .addresses
                 .iter()
                 .map(|&ip| match app.policy.check(&h.exchange, 25, &[ip]) {
+                    Ok(_) if opted_out(&h.exchange, &[ip]).is_some() => {
+                        let why = ErrorCode::OptedOut.default_message();
+                        json!({ "address": ip.to_string(), "allowed": false, "reason": why })
+                    }
                     Ok(_) => json!({ "address": ip.to_string(), "allowed": true, "reason": null }),
                     Err(e) => json!({ "address": "hidden", "allowed": false, "reason": sentence(&e.to_string()) }),
                 })
@@ -590,7 +609,9 @@ pub async fn mx(
                 "exchange": h.exchange,
                 "implicit": h.implicit,
                 "addresses": addresses,
-                "allowed": !h.addresses.is_empty() && app.policy.check(&h.exchange, 25, &h.addresses).is_ok(),
+                "allowed": !h.addresses.is_empty()
+                    && app.policy.check(&h.exchange, 25, &h.addresses).is_ok()
+                    && opted_out(&h.exchange, &h.addresses).is_none(),
                 "error": h.error,
             })
         })
@@ -623,6 +644,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
         "page": crate::serve::assets::page_present(),
         "lab": !app.lab_targets.is_empty(),
         // "memory", "redis", or "redis-unreachable-local-fallback".
+        "store": app.limits.store.state().as_str(),
     });
     (status, Json(body)).into_response()
 }

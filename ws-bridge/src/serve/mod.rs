@@ -25,6 +25,7 @@ use policy::{AllowTarget, Cidr, Policy, DEFAULT_PORTS};
 pub mod api;
 pub mod app;
 pub mod assets;
+pub mod cache;
 pub mod destination;
 pub mod lab;
 pub mod limits;
