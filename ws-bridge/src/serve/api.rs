@@ -63,7 +63,9 @@ pub fn refuse(app: &App, code: ErrorCode, message: impl Into<String>) -> Respons
 pub fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     let status = match code {
         ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::OriginNotAllowed | ErrorCode::PortNotAllowed | ErrorCode::AddressDenied => StatusCode::FORBIDDEN,
+        ErrorCode::OriginNotAllowed | ErrorCode::PortNotAllowed | ErrorCode::AddressDenied | ErrorCode::OptedOut => {
+            StatusCode::FORBIDDEN
+        }
         ErrorCode::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
         ErrorCode::TooManySessions
         | ErrorCode::TooManySessionsFromYou
@@ -644,7 +646,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
         "page": crate::serve::assets::page_present(),
         "lab": !app.lab_targets.is_empty(),
         // "memory", "redis", or "redis-unreachable-local-fallback".
-        "store": app.limits.store.state().as_str(),
+        "store": app.limits.store.probe().await.as_str(),
     });
     (status, Json(body)).into_response()
 }

@@ -120,8 +120,13 @@ pub enum StoreError {
 /// fallback); the opt-out list's changes can.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Which store answers now.
+    /// Which store answered last.
     fn state(&self) -> StoreState;
+
+    /// Which store answers now, asking the shared one (for `/healthz`).
+    async fn probe(&self) -> StoreState {
+        self.state()
+    }
 
     /// One more connection to the destination `key`: charged to its rate
     /// and held under its cap until [`Store::release`]. A busy destination

@@ -225,6 +225,12 @@ impl Store for RedisStore {
         }
     }
 
+    async fn probe(&self) -> StoreState {
+        let mut connection = self.connection.clone();
+        self.call(redis::cmd("PING").query_async::<()>(&mut connection)).await;
+        self.state()
+    }
+
     async fn admit(&self, key: &str, limit: DestinationLimit) -> Result<Lease, Refusal> {
         let id = format!("{}-{}", self.bridge_id, self.next_lease.fetch_add(1, Ordering::Relaxed));
         match self.run_admit(key, true, limit, &id).await {
