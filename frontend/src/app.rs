@@ -5,7 +5,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use relay_core::domain::summary::DomainSummary;
+use std::ops::ControlFlow;
+
+use relay_core::domain::summary::{self, DomainSummary, TargetSummary};
 use relay_core::{Config, Verdict};
 use yew::prelude::*;
 
@@ -28,14 +30,19 @@ use crate::services::browser;
 use crate::state::{AuditAction, AuditState, Phase, Target};
 
 /// A domain audit (every mail server at every address, by the bridge's
-/// hosted API): deciding whether the name is a domain, running, or done.
+/// hosted API, streamed): starting, its rows filling in, done, or stopped.
 #[derive(Clone, PartialEq)]
 enum DomainView {
-    Running(String),
+    /// Before the rows are known: what is happening, in words.
+    Starting(String),
+    /// The domain and its rows so far; a row still being audited has no
+    /// verdict yet.
+    Live(String, Rc<Vec<TargetSummary>>),
     /// The report's JSON as the bridge sent it (for the download), and
     /// what the page draws from it.
     Done(Rc<(String, DomainSummary)>),
-    Failed(String),
+    /// Why the audit stopped, and the rows that were in by then.
+    Failed(String, Option<(String, Rc<Vec<TargetSummary>>)>),
 }
 
 /// Whether `host` may be a mail domain (and so needs an MX lookup): not an
@@ -141,20 +148,56 @@ pub fn app() -> Html {
                 *r += 1;
                 *r
             };
-            domain.set(Some(DomainView::Running(format!(
+            domain.set(Some(DomainView::Starting(format!(
                 "Auditing every mail server of {name} at every address, IPv4 and IPv6, at once…"
             ))));
             let (form, runs, domain) = (form.clone(), runs.clone(), domain.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let answer =
-                    api::check_domain(&form.bridge, &name, form.port, &form.from_domain, &form.to_domain).await;
-                if *runs.borrow() != run {
-                    return; // cancelled, or another check started
+                let mut rows: Option<(String, Vec<TargetSummary>)> = None;
+                let mut ended = false;
+                let on_progress = |line: summary::Progress| {
+                    if *runs.borrow() != run {
+                        return ControlFlow::Break(()); // cancelled, or another check started
+                    }
+                    let view = match line {
+                        summary::Progress::Planned { domain, targets } => {
+                            rows = Some((domain, targets));
+                            None
+                        }
+                        summary::Progress::Finished { index, target } => {
+                            if let Some(row) = rows.as_mut().and_then(|(_, r)| r.get_mut(index)) {
+                                *row = target;
+                            }
+                            None
+                        }
+                        summary::Progress::Done { report } => {
+                            ended = true;
+                            Some(match serde_json::from_str::<DomainSummary>(report.get()) {
+                                Ok(summary) => DomainView::Done(Rc::new((report.get().to_string(), summary))),
+                                Err(e) => DomainView::Failed(format!("The bridge answered oddly: {e}"), None),
+                            })
+                        }
+                        summary::Progress::Failed { message, .. } => {
+                            ended = true;
+                            Some(DomainView::Failed(message, rows.clone().map(|(d, r)| (d, Rc::new(r)))))
+                        }
+                    };
+                    domain.set(Some(view.unwrap_or_else(|| {
+                        let (name, rows) = rows.clone().unwrap_or_default();
+                        DomainView::Live(name, Rc::new(rows))
+                    })));
+                    ControlFlow::Continue(())
+                };
+                let result =
+                    api::check_domain(&form.bridge, &name, form.port, &form.from_domain, &form.to_domain, on_progress)
+                        .await;
+                if *runs.borrow() != run || ended {
+                    return;
                 }
-                domain.set(Some(match answer {
-                    Ok(answer) => DomainView::Done(Rc::new(answer)),
-                    Err(message) => DomainView::Failed(message),
-                }));
+                let message = result.err().unwrap_or_else(|| {
+                    format!("The bridge at {} stopped answering before the audit of {name} finished.", form.bridge)
+                });
+                domain.set(Some(DomainView::Failed(message, rows.map(|(d, r)| (d, Rc::new(r))))));
             });
         })
     };
@@ -175,7 +218,7 @@ pub fn app() -> Html {
                 *r += 1;
                 *r
             };
-            domain.set(Some(DomainView::Running(format!("Looking up the mail servers of {}…", target.host))));
+            domain.set(Some(DomainView::Starting(format!("Looking up the mail servers of {}…", target.host))));
             let (start, start_domain, bridge, runs) =
                 (start.clone(), start_domain.clone(), form.bridge.clone(), runs.clone());
             wasm_bindgen_futures::spawn_local(async move {
@@ -243,7 +286,8 @@ pub fn app() -> Html {
         });
     }
 
-    let running = state.phase == Phase::Running || matches!(&*domain, Some(DomainView::Running(_)));
+    let running =
+        state.phase == Phase::Running || matches!(&*domain, Some(DomainView::Starting(_) | DomainView::Live(..)));
     let on_change = {
         let form = form.clone();
         Callback::from(move |values: FormValues| form.set(values))
@@ -300,6 +344,15 @@ pub fn app() -> Html {
             if let Some(DomainView::Done(answer)) = &*domain {
                 let (json, report) = &**answer;
                 browser::download(&format!("relaycheck-{}.json", report.domain), "application/json", json);
+            }
+        })
+    };
+    let on_copy_domain = {
+        let (domain, notice) = (domain.clone(), notice.clone());
+        Callback::from(move |_| {
+            if let Some(DomainView::Done(answer)) = &*domain {
+                browser::copy_to_clipboard(&answer.1.to_text());
+                notice.set(Some("Results copied.".into()));
             }
         })
     };
@@ -375,11 +428,23 @@ pub fn app() -> Html {
                 }
                 {
                     match &*domain {
-                        Some(DomainView::Running(text)) => html! { <p class="help" role="status" data-testid="domain-progress">{ text }</p> },
-                        Some(DomainView::Done(answer)) => html! {
-                            <DomainAudit report={Rc::new(answer.1.clone())} on_download={on_download_domain} permalink={domain_link} />
+                        Some(DomainView::Starting(text)) => html! { <p class="help" role="status" data-testid="domain-progress">{ text }</p> },
+                        Some(DomainView::Live(name, rows)) => html! {
+                            <DomainAudit domain={name.clone()} rows={rows.clone()} />
                         },
-                        Some(DomainView::Failed(message)) => html! { <ErrorNotice message={message.clone()} /> },
+                        Some(DomainView::Done(answer)) => html! {
+                            <DomainAudit domain={answer.1.domain.clone()} rows={Rc::new(answer.1.targets.clone())}
+                                done={Rc::new(answer.1.clone())} on_download={on_download_domain} on_copy={on_copy_domain}
+                                permalink={domain_link} notice={(*notice).clone()} />
+                        },
+                        Some(DomainView::Failed(message, rows)) => html! {
+                            <>
+                                <ErrorNotice message={message.clone()} />
+                                if let Some((name, rows)) = rows {
+                                    <DomainAudit domain={name.clone()} rows={rows.clone()} />
+                                }
+                            </>
+                        },
                         None => html! {},
                     }
                 }

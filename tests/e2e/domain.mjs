@@ -2,13 +2,15 @@
 // playwright-core, loads the page from a real `ws-bridge serve` that asks the
 // project's DNS fixture, types a domain, and must show the whole domain: the
 // domain's verdict on top, one row per host × address, each opening into the
-// step-by-step panels of that server. Plain node, no test framework:
+// step-by-step panels of that server, the rows filling in as their audits
+// finish, and the results copied as text. Plain node, no test framework:
 //
 //   BRIDGE_URL=http://127.0.0.1:PORT/ DOMAIN=two.test PORT=N SHOTS_DIR=DIR node tests/e2e/domain.mjs
 //
 // ws-bridge/tests/page_domain_e2e.rs sets up the domain and runs this. What
 // it expects of DOMAIN: MX 10 mx1 (127.0.0.1, refused by the bridge's
-// policy), MX 20 mx2 (127.0.0.1 closed, ::1 an open relay). One line per
+// policy), MX 20 mx2 (127.0.0.1 closed, ::1 an open relay that waits 2 s
+// before its banner, so its row is the last to fill in). One line per
 // check, "ok - NAME" or "not ok - NAME: WHY", then "N passed, M failed".
 
 import { join } from 'node:path';
@@ -64,7 +66,17 @@ try {
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   context.setDefaultTimeout(WAIT_MS);
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base.origin });
   const page = await context.newPage();
+  // Every state of the rows the page ever showed, one string each.
+  await page.addInitScript(() => {
+    window.rowStates = [];
+    new MutationObserver(() => {
+      const rows = [...document.querySelectorAll('[data-testid=domain-row]')].map((r) => r.getAttribute('data-verdict'));
+      const state = rows.join(',');
+      if (rows.length > 0 && window.rowStates[window.rowStates.length - 1] !== state) window.rowStates.push(state);
+    }).observe(document, { subtree: true, childList: true, attributes: true });
+  });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.stack || e.message));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
@@ -86,6 +98,21 @@ try {
     if (JSON.stringify(verdicts) !== JSON.stringify(['not-audited', 'closed', 'open'])) return JSON.stringify(verdicts);
     const first = await rows.nth(0).innerText();
     if (!first.includes('hidden') || !first.includes('not audited')) return first;
+  });
+  await check('the rows filled in as their audits finished', async () => {
+    const states = await page.evaluate(() => window.rowStates);
+    // Every row at once, the slow one still being audited beside the
+    // finished one, then the slow one's answer.
+    if (!states.includes('not-audited,closed,pending')) return JSON.stringify(states);
+    if (states[states.length - 1] !== 'not-audited,closed,open') return JSON.stringify(states);
+  });
+  await check('the results are copied as text', async () => {
+    await page.locator('#copy-domain').click();
+    await page.getByText('Results copied.').waitFor();
+    const text = await page.evaluate(() => navigator.clipboard.readText());
+    for (const expected of ['relaycheck: the mail servers of two.test: open', 'mx2.two.test [::1]: open', '  > EHLO ']) {
+      if (!text.includes(expected)) return `${JSON.stringify(expected)} not in ${text}`;
+    }
   });
   await check('a row opens into the steps of that server', async () => {
     const row = page.locator('[data-testid=domain-row]').nth(2);

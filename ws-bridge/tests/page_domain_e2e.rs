@@ -9,6 +9,7 @@
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use relaycheck_tests::bridge::Bridge;
 use relaycheck_tests::dns::{DnsRecord, DnsServer};
@@ -29,7 +30,14 @@ fn the_page_audits_a_whole_domain_in_a_real_browser() {
         .find_map(|_| {
             let v4 = HostileServer::start(|_| Script::closed_relay());
             let on_v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), v4.port());
-            let open = |_| Script::closed_relay().banner("220 mx6.dual.test ESMTP open").relays_for(|_| true);
+            // Slow to greet, so that the page shows its row still being
+            // audited beside the finished ones.
+            let open = |_| {
+                Script::closed_relay()
+                    .banner("220 mx6.dual.test ESMTP open")
+                    .banner_after(Duration::from_secs(2))
+                    .relays_for(|_| true)
+            };
             HostileServer::start_on(on_v6, open).ok().map(|v6| (v4, v6))
         })
         .expect("a port free on both 127.0.0.1 and [::1]");

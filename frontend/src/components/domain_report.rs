@@ -1,10 +1,11 @@
-//! A domain audit: the domain's verdict on top (the worst of every mail
-//! server at every address), then one row per host × address, each opening
-//! into the step-by-step panels of that server.
+//! A domain audit: one row per host × address, filling in as each audit
+//! finishes, each opening into the step-by-step panels of that server; once
+//! every row is in, the domain's verdict on top (the worst of them) and
+//! what can be done with the report.
 
 use std::rc::Rc;
 
-use relay_core::domain::summary::DomainSummary;
+use relay_core::domain::summary::{DomainSummary, TargetSummary};
 use relay_core::Verdict;
 use yew::prelude::*;
 
@@ -12,9 +13,21 @@ use crate::components::step_panel::{human_ms, StepPanel};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
-    pub report: Rc<DomainSummary>,
+    pub domain: String,
+    /// Every row so far, in the report's order.
+    pub rows: Rc<Vec<TargetSummary>>,
+    /// The whole report, once the audit is over.
+    #[prop_or_default]
+    pub done: Option<Rc<DomainSummary>>,
+    #[prop_or_default]
     pub on_download: Callback<()>,
+    #[prop_or_default]
+    pub on_copy: Callback<()>,
+    #[prop_or_default]
     pub permalink: String,
+    /// "Copied" after a copy, for the live region.
+    #[prop_or_default]
+    pub notice: Option<String>,
 }
 
 fn class(verdict: Verdict) -> &'static str {
@@ -26,9 +39,7 @@ fn class(verdict: Verdict) -> &'static str {
     }
 }
 
-#[function_component(DomainAudit)]
-pub fn domain_audit(props: &Props) -> Html {
-    let r = &props.report;
+fn verdict_section(r: &DomainSummary) -> Html {
     let word = match r.verdict {
         Verdict::Closed => "No open relay at any address",
         Verdict::Open => "Open relay",
@@ -45,52 +56,82 @@ pub fn domain_audit(props: &Props) -> Html {
             if !r.notes.is_empty() {
                 <ul class="details">{ for r.notes.iter().map(|n| html! { <li>{ n }</li> }) }</ul>
             }
+        </>
+    }
+}
+
+fn row(t: &TargetSummary) -> Html {
+    let address = t.address.clone().unwrap_or_else(|| "—".into());
+    match (t.verdict, &t.server, &t.not_checked) {
+        (Some(verdict), Some(server), _) => {
+            let v = verdict.to_string();
+            html! {
+                <tr class={format!("v-{v}")} data-testid="domain-row" data-verdict={v.clone()}>
+                    <td><code>{ &t.mx_host }</code></td><td><code>{ address }</code></td>
+                    <td class="verdict-cell">{ v }</td>
+                    <td>{ server.name.clone().unwrap_or_default() }</td>
+                    <td>{ server.software.name() }</td>
+                    <td>{ human_ms(t.elapsed_ms.unwrap_or_default()) }</td>
+                    <td>
+                        <details>
+                            <summary>{ t.reason.clone().unwrap_or_default() }</summary>
+                            <ol class="step-list">
+                                { for t.steps.iter().map(|s| html! { <StepPanel step={s.clone()} /> }) }
+                            </ol>
+                        </details>
+                    </td>
+                </tr>
+            }
+        }
+        (_, _, None) => html! {
+            <tr class="v-pending" data-testid="domain-row" data-verdict="pending">
+                <td><code>{ &t.mx_host }</code></td><td><code>{ address }</code></td>
+                <td class="verdict-cell">{ "checking…" }</td><td></td><td></td><td></td><td></td>
+            </tr>
+        },
+        (_, _, Some(why)) => {
+            let (word, state) =
+                if t.unfinished { ("not finished", "unfinished") } else { ("not audited", "not-audited") };
+            html! {
+                <tr class="v-not-audited" data-testid="domain-row" data-verdict={state}>
+                    <td><code>{ &t.mx_host }</code></td><td><code>{ address }</code></td>
+                    <td class="verdict-cell">{ word }</td><td></td><td></td><td></td>
+                    <td>{ why }</td>
+                </tr>
+            }
+        }
+    }
+}
+
+#[function_component(DomainAudit)]
+pub fn domain_audit(props: &Props) -> Html {
+    let pending = props.rows.iter().filter(|t| t.verdict.is_none() && t.not_checked.is_none()).count();
+    html! {
+        <>
+            if let Some(done) = &props.done {
+                { verdict_section(done) }
+            } else {
+                <p class="help" role="status" data-testid="domain-progress">
+                    { format!("Auditing {} addresses of {}: {} answered, {pending} to go…", props.rows.len(), props.domain, props.rows.len() - pending) }
+                </p>
+            }
             <section class="batch domain" aria-labelledby="domain-title" data-testid="domain-targets">
-                <h2 id="domain-title">{ format!("Every mail server of {}, at every address", r.domain) }</h2>
+                <h2 id="domain-title">{ format!("Every mail server of {}, at every address", props.domain) }</h2>
                 <table>
                     <thead><tr>
                         <th scope="col">{ "Server" }</th><th scope="col">{ "Address" }</th><th scope="col">{ "Verdict" }</th>
                         <th scope="col">{ "Banner name" }</th><th scope="col">{ "Software" }</th><th scope="col">{ "Time" }</th><th scope="col">{ "Why" }</th>
                     </tr></thead>
-                    <tbody>
-                        { for r.targets.iter().map(|t| {
-                            let address = t.address.clone().unwrap_or_else(|| "—".into());
-                            match (t.verdict, &t.server) {
-                                (Some(verdict), Some(server)) => {
-                                    let v = verdict.to_string();
-                                    html! {
-                                        <tr class={format!("v-{v}")} data-testid="domain-row" data-verdict={v.clone()}>
-                                            <td><code>{ &t.mx_host }</code></td><td><code>{ address }</code></td>
-                                            <td class="verdict-cell">{ v }</td>
-                                            <td>{ server.name.clone().unwrap_or_default() }</td>
-                                            <td>{ server.software.name() }</td>
-                                            <td>{ human_ms(t.elapsed_ms.unwrap_or_default()) }</td>
-                                            <td>
-                                                <details>
-                                                    <summary>{ t.reason.clone().unwrap_or_default() }</summary>
-                                                    <ol class="step-list">
-                                                        { for t.steps.iter().map(|s| html! { <StepPanel step={s.clone()} /> }) }
-                                                    </ol>
-                                                </details>
-                                            </td>
-                                        </tr>
-                                    }
-                                }
-                                _ => html! {
-                                    <tr class="v-not-audited" data-testid="domain-row" data-verdict="not-audited">
-                                        <td><code>{ &t.mx_host }</code></td><td><code>{ address }</code></td>
-                                        <td class="verdict-cell">{ "not audited" }</td><td></td><td></td><td></td>
-                                        <td>{ t.not_checked.clone().unwrap_or_default() }</td>
-                                    </tr>
-                                },
-                            }
-                        }) }
-                    </tbody>
+                    <tbody>{ for props.rows.iter().map(row) }</tbody>
                 </table>
-                <div class="buttons actions">
-                    <button id="download-domain-json" type="button" onclick={props.on_download.reform(|_: MouseEvent| ())}>{ "Download the domain report (JSON)" }</button>
-                    <a id="domain-permalink" class="button" href={props.permalink.clone()}>{ "Link to this check" }</a>
-                </div>
+                if props.done.is_some() {
+                    <div class="buttons actions">
+                        <button id="copy-domain" type="button" onclick={props.on_copy.reform(|_: MouseEvent| ())}>{ "Copy the results" }</button>
+                        <button id="download-domain-json" type="button" onclick={props.on_download.reform(|_: MouseEvent| ())}>{ "Download the domain report (JSON)" }</button>
+                        <a id="domain-permalink" class="button" href={props.permalink.clone()}>{ "Link to this check" }</a>
+                        <span class="notice" role="status" aria-live="polite">{ props.notice.clone().unwrap_or_default() }</span>
+                    </div>
+                }
             </section>
         </>
     }

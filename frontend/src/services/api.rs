@@ -1,8 +1,14 @@
 //! The bridge's JSON API: MX hosts of a domain, the audit of a whole
 //! domain, and the built-in lab.
 
+use std::ops::ControlFlow;
+
 use gloo_net::http::Request;
+use relay_core::domain::progress;
+use relay_core::domain::summary::Progress;
 use serde::Deserialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct MxAddress {
@@ -66,15 +72,18 @@ pub async fn mx_hosts(bridge_http: &str, domain: &str) -> Result<Vec<MxHost>, St
 }
 
 /// The hosted audit of a whole domain (`POST /api/check` with
-/// `{"domain":…}`): every mail server at every address, or a sentence
-/// saying why not.
+/// `{"domain":…}`), streamed: `on_progress` hears each line as it comes
+/// (the rows, each row as it finishes, then the report) and says whether
+/// it still wants the rest: on `Break` the answer is dropped, and the
+/// bridge stops the audit. An error is a sentence saying why it stopped.
 pub async fn check_domain(
     bridge_http: &str,
     domain: &str,
     port: u16,
     from_domain: &str,
     to_domain: &str,
-) -> Result<(String, relay_core::domain::summary::DomainSummary), String> {
+    mut on_progress: impl FnMut(Progress) -> ControlFlow<()>,
+) -> Result<(), String> {
     let url = format!("{}/api/check", bridge_http.trim_end_matches('/'));
     #[derive(serde::Serialize)]
     struct DomainQuery<'a> {
@@ -84,20 +93,44 @@ pub async fn check_domain(
         to_domain: &'a str,
     }
     let body = DomainQuery { domain, port, from_domain, to_domain };
-    let request = Request::post(&url).json(&body).map_err(|e| format!("The request could not be made: {e}"))?;
+    let request = Request::post(&url)
+        .header("Accept", progress::MEDIA_TYPE)
+        .json(&body)
+        .map_err(|e| format!("The request could not be made: {e}"))?;
+    let lost = || format!("The bridge at {bridge_http} stopped answering before the audit of {domain} finished.");
     let response = request
         .send()
         .await
         .map_err(|_| format!("The bridge at {bridge_http} cannot be reached to audit {domain}."))?;
-    if response.ok() {
-        // The text is what the JSON download gives; the page draws from the
-        // summary read out of it.
-        let text = response.text().await.map_err(|e| format!("The bridge answered oddly: {e}"))?;
-        let summary = serde_json::from_str(&text).map_err(|e| format!("The bridge answered oddly: {e}"))?;
-        Ok((text, summary))
-    } else {
+    if !response.ok() {
         let error: Result<ApiError, _> = response.json().await;
-        Err(error.map(|e| e.error.message).unwrap_or_else(|_| format!("The bridge answered {}.", response.status())))
+        return Err(error
+            .map(|e| e.error.message)
+            .unwrap_or_else(|_| format!("The bridge answered {}.", response.status())));
+    }
+    let reader: web_sys::ReadableStreamDefaultReader = response.body().ok_or_else(lost)?.get_reader().unchecked_into();
+    let mut buffer: Vec<u8> = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|_| lost())?;
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+        if !value.is_undefined() {
+            buffer.extend(js_sys::Uint8Array::new(&value).to_vec());
+        }
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            // Read as text, as the rest of the page reads JSON: one set of
+            // deserialisers in the WASM, not one per kind of input.
+            let line = std::str::from_utf8(&line).map_err(|e| format!("The bridge answered oddly: {e}"))?;
+            let line = serde_json::from_str(line).map_err(|e| format!("The bridge answered oddly: {e}"))?;
+            if on_progress(line).is_break() {
+                let _ = reader.cancel();
+                return Ok(());
+            }
+        }
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true);
+        if done {
+            return Ok(());
+        }
     }
 }
 

@@ -23,9 +23,9 @@ pub enum Progress {
     /// neither a report nor `not_checked` yet.
     Planned { domain: String, targets: Vec<Target> },
     /// Row `index` of the plan has its answer.
-    Finished { index: usize, target: Target },
+    Finished { index: usize, target: Box<Target> },
     /// The whole report, exactly as the answer in one piece gives it.
-    Done { report: DomainReport },
+    Done { report: Box<DomainReport> },
     /// The audit ended without a report: a stable code and a sentence.
     Failed { code: ErrorCode, message: String },
 }
@@ -64,7 +64,7 @@ mod tests {
         let report = DomainReport::new("a.test", &MailServers::Hosts(hosts), targets);
         let lines = [
             planned.to_line(),
-            Progress::Done { report }.to_line(),
+            Progress::Done { report: Box::new(report) }.to_line(),
             Progress::Failed { code: ErrorCode::Internal, message: "The bridge failed.".into() }.to_line(),
         ];
         for line in &lines {

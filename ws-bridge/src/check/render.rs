@@ -225,7 +225,7 @@ pub fn domain_summary(report: &DomainReport, domain: bool, style: Style) -> Stri
                     t.mx_host.clone(),
                     if t.implicit { "implicit".into() } else { t.preference.to_string() },
                     address,
-                    "not audited".into(),
+                    if t.unfinished { "not finished" } else { "not audited" }.into(),
                     "-".into(),
                     "-".into(),
                     "-".into(),

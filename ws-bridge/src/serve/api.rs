@@ -311,7 +311,8 @@ async fn check_domain(
             if !stream {
                 return Json(report).into_response();
             }
-            let lines = [Progress::Planned { domain, targets: Vec::new() }, Progress::Done { report }];
+            let lines =
+                [Progress::Planned { domain, targets: Vec::new() }, Progress::Done { report: Box::new(report) }];
             return ndjson(Body::from(lines.iter().map(Progress::to_line).collect::<String>()));
         }
         Err(e) => return refuse(&app, e.error_code(), sentence(&e.to_string())),
@@ -361,10 +362,11 @@ async fn check_domain(
             let mut run = run?;
             let line = match run.next().await {
                 Some((index, target)) => {
-                    return Some((Ok(Progress::Finished { index, target }.to_line()), (None, Some(run))))
+                    let line = Progress::Finished { index, target: Box::new(target) }.to_line();
+                    return Some((Ok(line), (None, Some(run))));
                 }
                 None => match run.finish() {
-                    Ok(report) => Progress::Done { report },
+                    Ok(report) => Progress::Done { report: Box::new(report) },
                     Err(code) => Progress::Failed { code, message: code.default_message().into() },
                 },
             };
