@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tls::TlsMode;
+
 /// Settings of one audit. `Default` is what the CLI and the page use unless
 /// told otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +37,12 @@ pub struct Config {
     /// server can be taught to refuse just that one. Drivers set it from a
     /// random source; any value works.
     pub nonce: u64,
+    /// When to move into TLS with STARTTLS (see [`TlsMode`]).
+    pub tls: TlsMode,
+    /// The driver connects with TLS from the first byte (port 465, RFC
+    /// 8314) and tells [`crate::Session::handle_tls`] how it went before
+    /// the banner; STARTTLS is then never sent.
+    pub implicit_tls: bool,
 }
 
 impl Default for Config {
@@ -49,6 +57,8 @@ impl Default for Config {
             parallel_connections: 8,
             spare_connections: 4,
             nonce: 0x5eed_c0de,
+            tls: TlsMode::Auto,
+            implicit_tls: false,
         }
     }
 }

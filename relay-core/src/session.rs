@@ -34,6 +34,7 @@ use crate::schedule::{Opening, Schedule, MAX_ATTEMPTS};
 use crate::senders::{Fallback, SenderStatus, Senders};
 use crate::software::Software;
 use crate::step::{Step, StepKind, Tone};
+use crate::tls::{TlsFacts, TlsFailure};
 use crate::transcript::{Direction, TranscriptLine};
 use crate::verdict::{self, Answer, Outcome, ProbeVerdict, Stage, Verdict};
 
@@ -62,6 +63,11 @@ pub enum Event {
     Step(Step),
     /// One probe has its answer.
     ProbeFinished(ProbeReport),
+    /// The server answered `220` to `STARTTLS` on this connection: start
+    /// TLS on it (the next bytes either way are the handshake, RFC 3207),
+    /// then report with [`Session::handle_tls`]. Nothing is sent on it
+    /// meanwhile.
+    StartTls(ConnectionId),
     /// The audit is over; [`Session::report`] is complete.
     Finished,
 }
@@ -337,6 +343,17 @@ impl Session {
             }
             _ => self.lose(id, Loss::Closed, None, false),
         }
+        self.after_input();
+    }
+
+    /// The TLS handshake on `id` ended, after [`Event::StartTls`] or, with
+    /// [`Config::implicit_tls`], right after [`Session::handle_connected`]:
+    /// the facts read off it, or why it failed. The bytes of
+    /// [`Session::handle_input`] and [`Session::poll_transmit`] stay SMTP in
+    /// plain text; the driver encrypts and decrypts them.
+    pub fn handle_tls(&mut self, id: ConnectionId, outcome: Result<TlsFacts, TlsFailure>, now: Duration) {
+        self.now = now;
+        let _ = (id, outcome);
         self.after_input();
     }
 

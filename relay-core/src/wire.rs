@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::guard::Refusal;
+use crate::tls::TlsFacts;
 
 /// The path of the websocket endpoint.
 pub const WS_PATH: &str = "/ws";
@@ -23,6 +24,11 @@ pub struct WsQuery {
     /// A host name or an IP address, as the user typed it.
     pub host: String,
     pub port: u16,
+    /// TLS from the first byte (port 465's implicit TLS, RFC 8314): the
+    /// bridge connects with TLS and sends [`BridgeEvent::TlsEstablished`]
+    /// right after [`BridgeEvent::Connected`].
+    #[serde(default)]
+    pub implicit_tls: bool,
 }
 
 impl WsQuery {
@@ -36,7 +42,8 @@ impl WsQuery {
                 host.push_str(&format!("%{b:02X}"));
             }
         }
-        format!("{WS_PATH}?host={host}&port={}", self.port)
+        let tls = if self.implicit_tls { "&implicit_tls=true" } else { "" };
+        format!("{WS_PATH}?host={host}&port={}{tls}", self.port)
     }
 }
 
@@ -69,6 +76,14 @@ pub enum BridgeEvent {
     },
     /// The bridge ended the session, for this reason.
     Closed { code: ErrorCode, message: String },
+    /// The bridge finished a TLS handshake with the server (after the
+    /// server's `220` to the page's `STARTTLS`, or at connect for implicit
+    /// TLS): what it read off it. SMTP goes on in binary frames, in plain
+    /// text between page and bridge, so the guard still reads every line.
+    TlsEstablished { facts: TlsFacts },
+    /// The handshake failed, in words; the bridge closes the connection to
+    /// the server and then the websocket.
+    TlsFailed { reason: String },
 }
 
 impl BridgeEvent {
@@ -348,11 +363,13 @@ mod tests {
     #[test]
     fn query_reads_and_writes() {
         let query: WsQuery = serde_json::from_str(r#"{"host":"mx.example.org","port":587}"#).unwrap();
-        assert_eq!(query, WsQuery { host: "mx.example.org".into(), port: 587 });
+        assert_eq!(query, WsQuery { host: "mx.example.org".into(), port: 587, implicit_tls: false });
         assert_eq!(query.to_path(), "/ws?host=mx.example.org&port=587");
-        let v6 = WsQuery { host: "[2001:db8::1]".into(), port: 25 };
+        let v6 = WsQuery { host: "[2001:db8::1]".into(), port: 25, implicit_tls: false };
         assert_eq!(v6.to_path(), "/ws?host=%5B2001%3Adb8%3A%3A1%5D&port=25");
-        let odd = WsQuery { host: "a b&port=1é".into(), port: 25 };
+        let odd = WsQuery { host: "a b&port=1é".into(), port: 25, implicit_tls: false };
         assert_eq!(odd.to_path(), "/ws?host=a%20b%26port%3D1%C3%A9&port=25");
+        let tls = WsQuery { host: "mx.example.org".into(), port: 465, implicit_tls: true };
+        assert_eq!(tls.to_path(), "/ws?host=mx.example.org&port=465&implicit_tls=true");
     }
 }

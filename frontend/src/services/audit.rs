@@ -214,6 +214,12 @@ impl Driver {
                     }
                     self.session.handle_closed(id, now);
                 }
+                // The bridge speaks TLS with the server itself, when the
+                // server says 220 to STARTTLS; the page hears how it went.
+                Ok(BridgeEvent::TlsEstablished { facts }) => self.session.handle_tls(id, Ok(facts), now),
+                Ok(BridgeEvent::TlsFailed { reason }) => {
+                    self.session.handle_tls(id, Err(relay_core::TlsFailure { reason }), now)
+                }
                 // The engine never sends what the guard refuses; nothing to do.
                 Ok(BridgeEvent::Refused { .. }) | Err(_) => {}
             }
@@ -267,6 +273,9 @@ fn pump(driver: &Rc<RefCell<Driver>>) {
         match event {
             Event::Connect(id) => d.open_socket(id, me.clone()),
             Event::Close(id) => d.retire(id),
+            // The bridge starts TLS by itself on the server's 220 and says
+            // how it went (BridgeEvent::TlsEstablished or TlsFailed).
+            Event::StartTls(_) => {}
             Event::Step(step) => d.emit.emit(AuditAction::Step { run, step }),
             Event::Transcript(line) => d.emit.emit(AuditAction::Line { run, line }),
             Event::ProbeFinished(probe) => {
