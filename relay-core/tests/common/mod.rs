@@ -502,6 +502,7 @@ impl<F: Fn(usize) -> Script> Harness<F> {
                 self.timeline.retain(|_, (c, _)| *c != i);
             }
             Event::Finished => self.finished_at = Some(self.now),
+            Event::StartTls(id) => self.violations.push(format!("TLS asked for on {id:?}, which no script offers")),
             Event::Transcript(_) | Event::Step(_) | Event::ProbeFinished(_) => {}
         }
         self.events.push(event);
