@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use relay_core::{ProbeReport, Report, Step, StepKind, TranscriptLine};
+use relay_core::{ProbeReport, Report, Step, TranscriptLine};
 use yew::Reducible;
 
 /// What to audit.
@@ -110,15 +110,7 @@ impl AuditState {
     /// "Probe 3 of 22: recipient" — for the progress line read to screen readers.
     pub fn progress_text(&self) -> String {
         let done = self.probes.len();
-        let step = match self.steps.last().map(|s| s.kind) {
-            None => "connecting",
-            Some(StepKind::Connect) => "waiting for the banner",
-            Some(StepKind::Banner) => "greeting the server",
-            Some(StepKind::Greeting) => "sending the first sender",
-            Some(StepKind::Sender) => "sending the first recipient",
-            Some(StepKind::Recipient) => "trying the relay tricks",
-            Some(StepKind::Verdict) => "done",
-        };
+        let step = self.steps.last().map_or("connecting", |s| s.kind.next_action());
         if self.total == 0 {
             format!("Starting: {step}")
         } else {

@@ -28,8 +28,10 @@ pub(crate) enum Phase {
     Connecting,
     /// Connected; the whole 220 has not arrived yet. We say nothing until it has.
     Banner,
-    /// EHLO or HELO sent.
+    /// EHLO or HELO sent (again, after TLS starts).
     Greeting,
+    /// STARTTLS answered 220: the driver is doing the handshake.
+    Tls,
     /// Greeted: probes are being sent and answered.
     Probing,
     /// QUIT sent.
@@ -45,6 +47,7 @@ pub(crate) enum Purpose {
     Rset(usize),
     Mail(usize),
     Rcpt(usize),
+    StartTls,
     Quit,
 }
 
@@ -88,6 +91,12 @@ pub(crate) struct Connection {
     pub deadline: Option<Duration>,
     /// When the current phase began.
     pub phase_since: Duration,
+    /// TLS is up on it: what is sent and received is encrypted by the driver.
+    pub secure: bool,
+    /// Opened only to read the server's TLS facts: STARTTLS, then QUIT.
+    pub facts_only: bool,
+    /// Its last EHLO offered STARTTLS.
+    pub offers_starttls: bool,
 }
 
 impl Connection {
@@ -105,6 +114,9 @@ impl Connection {
             quit_queued: false,
             deadline: None,
             phase_since: now,
+            secure: false,
+            facts_only: false,
+            offers_starttls: false,
         }
     }
 
@@ -149,6 +161,19 @@ impl Connection {
         out
     }
 
+    /// Drops what is queued and not yet sent (what was sent still awaits
+    /// its reply).
+    pub fn clear_outbox(&mut self) {
+        self.outbox.clear();
+    }
+
+    /// TLS starts: whatever the server sent in plain text after its 220 is
+    /// thrown away unread (RFC 3207 §4.2; reading it would let a man in the
+    /// middle inject replies, as in CVE-2011-0411).
+    pub fn restart_parser(&mut self, limits: ReplyLimits) {
+        self.parser = ReplyParser::new(limits);
+    }
+
     pub fn push_bytes(&mut self, data: &[u8]) {
         self.parser.push(data);
     }
@@ -180,7 +205,7 @@ impl Connection {
         match self.phase {
             Phase::Connecting => Stage::Connect,
             Phase::Banner => Stage::Banner,
-            Phase::Greeting => Stage::Greeting,
+            Phase::Greeting | Phase::Tls => Stage::Greeting,
             _ => {
                 let first_open = unanswered.iter().find(|o| o.purpose.probe() == Some(probe)).map(|o| o.purpose);
                 match first_open {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::probe::USES_SERVER_NAME;
-use crate::report::ProbeReport;
+use crate::report::{ProbeReport, Server, TlsReport};
 use crate::software::Software;
 use crate::step::Tone;
 use crate::verdict::{Outcome, ProbeVerdict};
@@ -93,4 +93,82 @@ pub(crate) fn probes_adapted(banner: &str, address: IpAddr) -> Finding {
         ),
         advice: Vec::new(),
     }
+}
+
+/// What the greeting in plain text and the TLS handshake showed about the
+/// server's encryption: a password that would cross in clear, STARTTLS not
+/// offered, a certificate senders will not trust, one about to expire, or
+/// TLS that cannot be started at all.
+pub(crate) fn tls(server: &Server, tls: Option<&TlsReport>, implicit: bool) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let greeted = !server.capabilities.extensions.is_empty();
+    if !implicit && greeted {
+        let clear: Vec<&str> = server
+            .capabilities
+            .params("AUTH")
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .filter(|m| m.eq_ignore_ascii_case("PLAIN") || m.eq_ignore_ascii_case("LOGIN"))
+            .collect();
+        if !clear.is_empty() {
+            findings.push(Finding {
+                id: "auth-before-tls".into(),
+                tone: Tone::Bad,
+                text: format!(
+                    "The server offers AUTH {} before TLS: a client that logs in here sends its password in clear, readable by anyone on the path.",
+                    clear.join(" and ")
+                ),
+                advice: vec![
+                    "Postfix: smtpd_tls_auth_only = yes.".into(),
+                    "Exim: auth_advertise_hosts = ${if eq{$tls_in_cipher}{}{}{*}}.".into(),
+                ],
+            });
+        }
+        if !server.capabilities.starttls() {
+            findings.push(Finding {
+                id: "starttls-missing".into(),
+                tone: Tone::Warning,
+                text: "The server does not offer STARTTLS: mail to it crosses the network in clear, and senders that insist on TLS cannot deliver.".into(),
+                advice: vec![
+                    "Postfix: smtpd_tls_cert_file, smtpd_tls_key_file and smtpd_tls_security_level = may.".into(),
+                    "Exim: tls_certificate, tls_privatekey and tls_advertise_hosts = *.".into(),
+                ],
+            });
+        }
+    }
+    let Some(tls) = tls else { return findings };
+    if let Some(failure) = &tls.failure {
+        findings.push(Finding {
+            id: "tls-failed".into(),
+            tone: Tone::Bad,
+            text: format!("TLS could not be started with the server: {}.", failure.trim_end_matches('.')),
+            advice: Vec::new(),
+        });
+    }
+    if let Some(facts) = &tls.facts {
+        if let Some(problem) = &facts.trust_problem {
+            findings.push(Finding {
+                id: "tls-certificate-untrusted".into(),
+                tone: Tone::Warning,
+                text: format!(
+                    "The server's certificate is not trusted by Mozilla's roots: {}. Senders that check certificates (MTA-STS, DANE without a matching record) will not deliver to it.",
+                    problem.trim_end_matches('.')
+                ),
+                advice: Vec::new(),
+            });
+        }
+        if let Some(leaf) = facts.leaf().filter(|l| (0..=20).contains(&l.days_left)) {
+            findings.push(Finding {
+                id: "tls-certificate-expiring".into(),
+                tone: Tone::Warning,
+                text: format!(
+                    "The server's certificate expires on {}, in {} days: renew it before senders that check certificates stop delivering.",
+                    leaf.not_after, leaf.days_left
+                ),
+                advice: Vec::new(),
+            });
+        }
+    }
+    findings
 }

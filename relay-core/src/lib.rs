@@ -54,7 +54,7 @@ pub use guard::{Decision, Guard, GuardLimits, Refusal};
 pub use probe::ProbeKind;
 pub use reply::{EnhancedCode, Reply, Severity};
 pub use reply_parser::{ReplyError, ReplyLimits, ReplyParser};
-pub use report::{ProbeReport, RefusedSender, Report, Server, Timings};
+pub use report::{ProbeReport, RefusedSender, Report, Server, Timings, TlsReport};
 pub use session::{Event, Progress, Session, Transmit};
 pub use software::Software;
 pub use step::{Step, StepKind, Tone};

@@ -132,3 +132,26 @@ pub fn verdict_word(probe: &ProbeReport) -> &'static str {
         },
     }
 }
+
+pub(crate) fn tls_demanded(reply: &Reply) -> String {
+    format!(
+        "The server wants TLS before it takes a sender ({}): relaycheck starts TLS with STARTTLS and asks again inside it, as any sender that can do TLS would.",
+        reply.summary()
+    )
+}
+
+pub(crate) fn greeted_in_tls() -> String {
+    "Greeted again inside TLS, as RFC 3207 requires: the server forgets what was said before TLS.".to_string()
+}
+
+/// The TLS step's sentence and colour: good when the certificate is trusted
+/// for the name asked for, a warning otherwise (mail still goes, but a
+/// sender that checks certificates will not send it, or not safely).
+pub(crate) fn tls_up(facts: &crate::tls::TlsFacts) -> (Tone, String) {
+    let tone = if facts.trusted && facts.name_matches { Tone::Good } else { Tone::Warning };
+    (tone, format!("TLS is up: {}", facts.describe()))
+}
+
+pub(crate) fn tls_failed(failure: &crate::tls::TlsFailure) -> String {
+    format!("TLS could not be started: {}.", failure.reason.trim_end_matches('.'))
+}

@@ -69,6 +69,16 @@ impl Reply {
         matches!(self.enhanced, Some(EnhancedCode { class: 5 | 4, subject: 7, detail: 9..=11 }))
     }
 
+    /// The server wants TLS before it goes on (`530 5.7.0 Must issue a
+    /// STARTTLS command first`, and kin): a TLS-or-login demand whose words
+    /// name TLS. A demand for a login alone is not met by TLS.
+    pub fn demands_tls(&self) -> bool {
+        self.needs_tls_or_auth() && {
+            let text = self.text().to_ascii_uppercase();
+            text.contains("TLS") || matches!(self.enhanced, Some(EnhancedCode { subject: 7, detail: 10 | 11, .. }))
+        }
+    }
+
     /// The text of all lines after the enhanced code, joined by spaces: the
     /// server's own words, for showing in one line.
     pub fn text(&self) -> String {

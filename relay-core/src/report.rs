@@ -8,6 +8,7 @@ use crate::finding::Finding;
 use crate::probe::ProbeKind;
 use crate::software::Software;
 use crate::step::Step;
+use crate::tls::TlsFacts;
 use crate::transcript::TranscriptLine;
 use crate::verdict::{Outcome, ProbeVerdict, Verdict};
 
@@ -26,6 +27,10 @@ pub struct Report {
     /// What the audit noticed besides the verdict.
     #[serde(default)]
     pub findings: Vec<Finding>,
+    /// The server's TLS, when TLS was tried (offered by the server, or at
+    /// connect on port 465); `None` when it never was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
     pub steps: Vec<Step>,
     pub transcript: Vec<TranscriptLine>,
     pub timings: Timings,
@@ -37,6 +42,22 @@ pub struct Report {
     pub advice: Vec<String>,
     pub from_domain: String,
     pub to_domain: String,
+}
+
+/// How TLS went with the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsReport {
+    /// `starttls` (RFC 3207) or `implicit` (TLS from the first byte, RFC 8314).
+    pub how: String,
+    /// The server demanded TLS before it took a sender, so the relay test
+    /// ran inside TLS.
+    pub required: bool,
+    /// What the first handshake showed; `None` if it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<TlsFacts>,
+    /// Why TLS could not be started, in words; `None` if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -143,6 +143,25 @@ impl Schedule {
         self.max_connections = self.max_connections.max(opened + self.queue.len());
     }
 
+    /// Probes to ask again on a connection of another kind (inside TLS, once
+    /// the server demanded it) go first. They were not lost, so the budget
+    /// grows by the connections they need; a probe moves into TLS once.
+    pub fn again(&mut self, probes: Vec<usize>, opened: usize) {
+        let waiting: Vec<usize> = probes.into_iter().chain(self.queue.drain(..).flatten()).collect();
+        self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+        self.max_connections = self.max_connections.max(opened + self.queue.len());
+    }
+
+    /// One connection more in the budget, for reading the server's TLS
+    /// facts; `false` when the hard cap leaves no room for it.
+    pub fn one_more(&mut self, opened: usize) -> bool {
+        if opened + 1 >= HARD_CAP {
+            return false;
+        }
+        self.max_connections += 1;
+        true
+    }
+
     /// Probes lost with a connection go first; what waits is regrouped to
     /// the size this server takes, so retries share connections.
     pub fn requeue(&mut self, retry: Vec<usize>, opened: usize) {

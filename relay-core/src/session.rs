@@ -29,12 +29,12 @@ use crate::narration::{self, ms};
 use crate::probe::{self, PlanInput, Probe, ProbeKind};
 use crate::reply::Reply;
 use crate::reply_parser::{ReplyError, ReplyLimits};
-use crate::report::{ProbeReport, RefusedSender, Report, Server, Timings};
+use crate::report::{ProbeReport, RefusedSender, Report, Server, Timings, TlsReport};
 use crate::schedule::{Opening, Schedule, MAX_ATTEMPTS};
 use crate::senders::{Fallback, SenderStatus, Senders};
 use crate::software::Software;
 use crate::step::{Step, StepKind, Tone};
-use crate::tls::{TlsFacts, TlsFailure};
+use crate::tls::{TlsFacts, TlsFailure, TlsMode};
 use crate::transcript::{Direction, TranscriptLine};
 use crate::verdict::{self, Answer, Outcome, ProbeVerdict, Stage, Verdict};
 
@@ -234,6 +234,15 @@ pub struct Session {
     /// Why not even one connection could be made.
     failure: Option<String>,
     finished: Option<Finish>,
+    /// The server demanded TLS before it took a sender: every probe goes
+    /// on a connection that starts TLS first.
+    tls_required: bool,
+    /// How the first TLS handshake went, whichever connection did it.
+    tls: Option<Result<TlsFacts, TlsFailure>>,
+    /// The STARTTLS and its 220 that led to the first handshake, for its step.
+    starttls_exchange: Option<(String, Reply, Duration)>,
+    /// A connection of its own was opened to read the TLS facts.
+    facts_connection: bool,
 }
 
 impl Session {
@@ -263,6 +272,10 @@ impl Session {
             timings: Timings::default(),
             failure: None,
             finished: None,
+            tls_required: false,
+            tls: None,
+            starttls_exchange: None,
+            facts_connection: false,
             config,
         };
         session.open_connection(Vec::new(), now);
@@ -317,7 +330,11 @@ impl Session {
     pub fn handle_input(&mut self, id: ConnectionId, data: &[u8], now: Duration) {
         self.now = now;
         match self.conn_mut(id) {
-            Some(conn) if conn.is_open() && conn.phase != Phase::Connecting => conn.push_bytes(data),
+            // During the handshake the driver has nothing for us; plain text
+            // there would be an injection (RFC 3207 §4.2).
+            Some(conn) if conn.is_open() && !matches!(conn.phase, Phase::Connecting | Phase::Tls) => {
+                conn.push_bytes(data)
+            }
             _ => return,
         }
         while let Some(next) = self.conn_mut(id).filter(|c| c.is_open()).and_then(Connection::next_reply) {
@@ -353,7 +370,41 @@ impl Session {
     /// plain text; the driver encrypts and decrypts them.
     pub fn handle_tls(&mut self, id: ConnectionId, outcome: Result<TlsFacts, TlsFailure>, now: Duration) {
         self.now = now;
-        let _ = (id, outcome);
+        let Some(conn) = self.conn(id) else { return };
+        let after_starttls = conn.phase == Phase::Tls;
+        let implicit = self.config.implicit_tls && conn.phase == Phase::Banner && !conn.secure;
+        if !(after_starttls || implicit) {
+            return;
+        }
+        match outcome {
+            Ok(facts) => {
+                self.note(id, format!("TLS is up: {}", facts.describe()));
+                let timeout = self.config.reply_timeout;
+                let conn = &mut self.conns[id.0 as usize];
+                conn.secure = true;
+                let facts_only = conn.facts_only;
+                if after_starttls {
+                    // RFC 3207 §4.2: the server forgets everything said
+                    // before TLS; greet again before anything else.
+                    conn.set_phase(Phase::Greeting, now);
+                    conn.deadline = Some(now + timeout);
+                    if !facts_only {
+                        conn.queue(Purpose::Ehlo, Command::Ehlo(self.config.helo_name.clone()));
+                    }
+                }
+                if self.tls.is_none() {
+                    let (tone, meaning) = narration::tls_up(&facts);
+                    let details = tls_details(&facts);
+                    self.tls = Some(Ok(facts));
+                    self.push_tls_step(id, tone, meaning, details);
+                }
+                if facts_only && after_starttls {
+                    self.conns[id.0 as usize].set_phase(Phase::Probing, now);
+                    self.quit(id);
+                }
+            }
+            Err(failure) => self.tls_failed(id, failure, None),
+        }
         self.after_input();
     }
 
@@ -370,6 +421,10 @@ impl Session {
                 Some(Phase::Connecting) => {
                     let reason = format!("no answer to the connection attempt within {secs:.0} s");
                     self.lose(id, Loss::ConnectFailed(reason), None, true);
+                }
+                Some(Phase::Tls) => {
+                    let reason = format!("the TLS handshake did not finish within {secs:.0} s");
+                    self.tls_failed(id, TlsFailure { reason }, None);
                 }
                 Some(_) => {
                     self.note(id, format!("no reply within {secs:.0} s; giving up on this connection"));
@@ -414,7 +469,14 @@ impl Session {
         let end = self.finished.as_ref().map_or(self.now, |f| f.at);
         let probes: Vec<ProbeReport> = (0..self.relay_probes).map(|i| self.probe_report(i)).collect();
         let controls: Vec<ProbeReport> = (self.relay_probes..self.probes.len()).map(|i| self.probe_report(i)).collect();
-        let findings = self.findings(&probes, &controls);
+        let tls = self.tls.as_ref().map(|outcome| TlsReport {
+            how: if self.config.implicit_tls { "implicit" } else { "starttls" }.into(),
+            required: self.tls_required,
+            facts: outcome.as_ref().ok().cloned(),
+            failure: outcome.as_ref().err().map(|f| f.reason.clone()),
+        });
+        let mut findings = self.findings(&probes, &controls);
+        findings.extend(finding::tls(&self.server, tls.as_ref(), self.config.implicit_tls));
         Report {
             verdict,
             reason,
@@ -422,6 +484,7 @@ impl Session {
             probes,
             controls,
             findings,
+            tls,
             steps: self.steps.clone(),
             transcript: self.transcript.clone(),
             timings: self.timings.clone(),
@@ -499,6 +562,9 @@ impl Session {
                 if self.probes[p].asking != Some(id) {
                     return;
                 }
+                if reply.demands_tls() && self.may_move_into_tls(id) {
+                    return self.move_into_tls(id, p, &out, reply);
+                }
                 self.probes[p].started.get_or_insert(sent_at);
                 self.probes[p].mail_reply = Some(reply.clone());
                 let refused = Outcome::from_mail(&reply);
@@ -547,6 +613,23 @@ impl Session {
                         self.finish_probe(p, outcome, Some(reply), id);
                     }
                 }
+            }
+            Purpose::StartTls if reply.is_positive() => {
+                let timeout = self.config.reply_timeout;
+                let now = self.now;
+                let limits = self.limits;
+                let conn = &mut self.conns[id.0 as usize];
+                conn.set_phase(Phase::Tls, now);
+                conn.deadline = Some(now + timeout);
+                conn.restart_parser(limits);
+                if self.tls.is_none() {
+                    self.starttls_exchange = Some((line_of(&out.command), reply, sent_at));
+                }
+                self.events.push_back(Event::StartTls(id));
+            }
+            Purpose::StartTls => {
+                let reason = format!("the server refused STARTTLS ({})", reply.summary());
+                self.tls_failed(id, TlsFailure { reason }, Some(reply));
             }
             Purpose::Quit => self.close(id, true),
         }
@@ -678,7 +761,17 @@ impl Session {
         sent_at: Duration,
         took: Duration,
     ) {
-        if self.is_first(id) {
+        let offered = caps.as_ref().is_some_and(Capabilities::starttls);
+        let secure = self.conns[id.0 as usize].secure;
+        self.conns[id.0 as usize].offers_starttls = offered;
+        if self.is_first(id) && secure && !self.config.implicit_tls {
+            self.push_step(StepRecord {
+                sent: Some(line_of(command)),
+                reply: Some(reply),
+                took,
+                ..StepRecord::new(StepKind::Greeting, id, sent_at, Tone::Neutral, narration::greeted_in_tls())
+            });
+        } else if self.is_first(id) {
             let caps = caps.unwrap_or_default();
             self.server.capabilities_described = caps.describe();
             let software = Software::recognise(&[self.server.banner.as_deref().unwrap_or(""), &reply.text()]);
@@ -696,11 +789,152 @@ impl Session {
                 details,
                 ..StepRecord::new(StepKind::Greeting, id, sent_at, Tone::Neutral, meaning)
             });
+            if offered && !secure {
+                self.open_facts_connection();
+            }
+        }
+        if offered && !secure && self.starts_tls(id) {
+            // STARTTLS stands alone: nothing may follow it in a pipelined
+            // group (RFC 3207 §4.2), so the probes wait for TLS.
+            self.conns[id.0 as usize].queue(Purpose::StartTls, Command::StartTls);
+            return;
         }
         let now = self.now;
         let Some(conn) = self.conn_mut(id) else { return };
         conn.set_phase(Phase::Probing, now);
+        if conn.facts_only {
+            // No STARTTLS here (or TLS is up): nothing more to read.
+            return self.quit(id);
+        }
         self.start_probes(id);
+    }
+
+    /// Whether this connection starts TLS before it probes.
+    fn starts_tls(&self, id: ConnectionId) -> bool {
+        if self.config.implicit_tls {
+            return false;
+        }
+        match self.config.tls {
+            TlsMode::Never => false,
+            TlsMode::Always => true,
+            TlsMode::Auto => self.tls_required || self.conns[id.0 as usize].facts_only,
+        }
+    }
+
+    /// In auto mode, when the server offers STARTTLS but the relay test
+    /// runs in plain text, one connection more reads its TLS facts.
+    fn open_facts_connection(&mut self) {
+        if self.facts_connection || self.config.tls != TlsMode::Auto || self.tls_required {
+            return;
+        }
+        if !self.schedule.one_more(self.conns.len()) {
+            return;
+        }
+        self.facts_connection = true;
+        let id = ConnectionId(self.conns.len() as u32);
+        let mut conn = Connection::new(id, self.now, self.limits);
+        conn.deadline = Some(self.now + self.config.reply_timeout);
+        // It never carries probes.
+        conn.served = true;
+        conn.facts_only = true;
+        self.conns.push(conn);
+        self.events.push_back(Event::Connect(id));
+    }
+
+    /// Whether a demand for TLS on `id` can be met by moving into TLS.
+    fn may_move_into_tls(&self, id: ConnectionId) -> bool {
+        let Some(conn) = self.conn(id) else { return false };
+        !conn.secure && conn.offers_starttls && !self.config.implicit_tls && self.config.tls != TlsMode::Never
+    }
+
+    /// The server demanded TLS in answer to MAIL on a plain connection: this
+    /// connection's probes are asked again on connections that start TLS
+    /// first (not counted as attempts), and this one says goodbye.
+    fn move_into_tls(&mut self, id: ConnectionId, p: usize, out: &Outgoing, reply: Reply) {
+        if !self.tls_required {
+            if p == 0 {
+                let meaning = narration::tls_demanded(&reply);
+                self.probe_step(StepKind::Sender, id, p, out, &reply, (Tone::Warning, meaning));
+            }
+            let text = "the server demands TLS before it takes a sender: every probe is asked again inside TLS";
+            self.note(id, text.into());
+            self.tls_required = true;
+        }
+        let conn = &mut self.conns[id.0 as usize];
+        conn.clear_outbox();
+        let probes = std::mem::take(&mut conn.probes);
+        if let Some(Err(failure)) = self.tls.clone() {
+            for q in probes {
+                self.finish_probe(q, Outcome::TlsFailed { reason: failure.reason.clone() }, Some(reply.clone()), id);
+            }
+        } else if !probes.is_empty() {
+            for &q in &probes {
+                let state = &mut self.probes[q];
+                state.asking = None;
+                state.attempts = state.attempts.saturating_sub(1);
+            }
+            self.schedule.again(probes, self.conns.len());
+        }
+        self.quit(id);
+    }
+
+    /// TLS could not be started on `id`: STARTTLS was refused (`reply`, and
+    /// the connection is still plain), or the handshake failed (and the
+    /// connection is gone). Probes that were to go inside TLS cannot be
+    /// asked; the TLS facts connection just ends.
+    fn tls_failed(&mut self, id: ConnectionId, failure: TlsFailure, reply: Option<Reply>) {
+        self.note(id, narration::tls_failed(&failure));
+        if self.tls.is_none() {
+            if let (None, Some(r)) = (&self.starttls_exchange, &reply) {
+                self.starttls_exchange = Some(("STARTTLS".into(), r.clone(), self.now));
+            }
+            self.tls = Some(Err(failure.clone()));
+            self.push_tls_step(id, Tone::Bad, narration::tls_failed(&failure), Vec::new());
+        }
+        let conn = &mut self.conns[id.0 as usize];
+        let facts_only = conn.facts_only;
+        let probes = std::mem::take(&mut conn.probes);
+        if !facts_only {
+            let outcome = Outcome::TlsFailed { reason: failure.reason.clone() };
+            let unasked: Vec<usize> = if !self.planned && self.is_first(id) {
+                // TLS from the first byte failed: the plan is made anyway, so
+                // the report lists every probe and why none could be asked.
+                self.make_plan();
+                self.schedule.drain();
+                (0..self.probes.len()).collect()
+            } else {
+                // What waits would go inside TLS too: it cannot be asked.
+                probes.into_iter().chain(self.schedule.drain()).collect()
+            };
+            for q in unasked {
+                self.finish_probe(q, outcome.clone(), reply.clone(), id);
+            }
+        }
+        if reply.is_some() {
+            self.conns[id.0 as usize].set_phase(Phase::Probing, self.now);
+            self.quit(id);
+        } else {
+            self.close(id, true);
+        }
+    }
+
+    /// The TLS step: STARTTLS and its 220 (or, on port 465, the handshake
+    /// at connect), and what came of it.
+    fn push_tls_step(&mut self, id: ConnectionId, tone: Tone, meaning: String, details: Vec<String>) {
+        let (sent, reply, began) = match self.starttls_exchange.take() {
+            Some((sent, reply, at)) => (Some(sent), Some(reply), at),
+            None => {
+                let (host, port) = (&self.server.host, self.server.port);
+                (Some(format!("openssl s_client -connect {host}:{port}")), None, self.now)
+            }
+        };
+        self.push_step(StepRecord {
+            sent,
+            reply,
+            took: self.now.saturating_sub(began),
+            details,
+            ..StepRecord::new(StepKind::Tls, id, began, tone, meaning)
+        });
     }
 
     fn quit(&mut self, id: ConnectionId) {
@@ -1050,7 +1284,7 @@ impl Session {
         let timeout = self.config.reply_timeout;
         for i in 0..self.conns.len() {
             let conn = &mut self.conns[i];
-            if !conn.is_open() || conn.phase == Phase::Connecting {
+            if !conn.is_open() || matches!(conn.phase, Phase::Connecting | Phase::Tls) {
                 continue;
             }
             let commands = conn.take_sendable(now);
@@ -1215,6 +1449,32 @@ fn without_sender(reply: &Reply) -> Outcome {
         Some(Outcome::Blocked { at }) => Outcome::Blocked { at },
         _ => Outcome::SenderRefused,
     }
+}
+
+/// The TLS step's further facts: protocol and cipher, each certificate,
+/// the name checked and the trust.
+fn tls_details(facts: &TlsFacts) -> Vec<String> {
+    let mut lines = vec![format!("Protocol {}, cipher suite {}.", facts.version, facts.cipher)];
+    for (i, c) in facts.chain.iter().enumerate() {
+        let names = if c.names.is_empty() { String::new() } else { format!(", names {}", c.names.join(", ")) };
+        let own = if c.self_signed { ", self-signed" } else { "" };
+        lines.push(format!(
+            "Certificate {}: {}{names}, issued by {}{own}; valid {} to {} ({} days left).",
+            i + 1,
+            c.subject,
+            c.issuer,
+            c.not_before,
+            c.not_after,
+            c.days_left
+        ));
+    }
+    let matches = if facts.name_matches { "matches" } else { "does not match" };
+    lines.push(format!("The certificate {matches} the name asked for, {}.", facts.checked_name));
+    lines.push(match &facts.trust_problem {
+        None => "Trusted by Mozilla's roots.".to_string(),
+        Some(problem) => format!("Not trusted by Mozilla's roots: {problem}."),
+    });
+    lines
 }
 
 /// A command as shown in a transcript: its wire form without the CRLF.

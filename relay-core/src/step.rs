@@ -12,6 +12,9 @@ pub enum StepKind {
     Connect,
     Banner,
     Greeting,
+    /// STARTTLS and the handshake the driver did (or, on port 465, the
+    /// handshake at connect): protocol, cipher, certificate.
+    Tls,
     Sender,
     Recipient,
     Verdict,
@@ -29,6 +32,59 @@ pub enum Tone {
     Warning,
     /// A problem: an open relay, or a step that failed.
     Bad,
+}
+
+impl StepKind {
+    /// The step's name in JSON (`"connect"`, …), for scripts and pages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Connect => "connect",
+            StepKind::Banner => "banner",
+            StepKind::Greeting => "greeting",
+            StepKind::Tls => "tls",
+            StepKind::Sender => "sender",
+            StepKind::Recipient => "recipient",
+            StepKind::Verdict => "verdict",
+        }
+    }
+
+    /// Its heading, as the manual test names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            StepKind::Connect => "Connect",
+            StepKind::Banner => "Banner",
+            StepKind::Greeting => "Greeting",
+            StepKind::Tls => "TLS",
+            StepKind::Sender => "Sender",
+            StepKind::Recipient => "Recipient",
+            StepKind::Verdict => "Verdict",
+        }
+    }
+
+    /// What the audit does once this step is done, for a progress line.
+    pub fn next_action(self) -> &'static str {
+        match self {
+            StepKind::Connect => "waiting for the banner",
+            StepKind::Banner => "greeting the server",
+            StepKind::Greeting => "sending the first sender",
+            StepKind::Tls => "greeting the server again inside TLS",
+            StepKind::Sender => "sending the first recipient",
+            StepKind::Recipient => "trying the relay tricks",
+            StepKind::Verdict => "done",
+        }
+    }
+}
+
+impl Tone {
+    /// The tone's name in JSON (`"good"`, …), for scripts and pages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Good => "good",
+            Tone::Neutral => "neutral",
+            Tone::Warning => "warning",
+            Tone::Bad => "bad",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -81,6 +81,9 @@ pub enum Outcome {
     SenderRefused,
     /// STARTTLS or AUTH required (530 and kin).
     Blocked { at: Stage },
+    /// The server demands TLS, and TLS could not be started with it: the
+    /// handshake failed, or STARTTLS was refused; `reason` says how.
+    TlsFailed { reason: String },
     /// The server turned the whole connection away at the banner or greeting.
     Refused { at: Stage },
     /// No reply within the timeout.
@@ -120,7 +123,7 @@ impl Outcome {
         match self {
             Outcome::Accepted | Outcome::Unconfirmed { .. } => ProbeVerdict::Accepted,
             Outcome::Denied | Outcome::RelayDeferred | Outcome::SenderDenied => ProbeVerdict::Denied,
-            Outcome::Blocked { .. } => ProbeVerdict::Blocked,
+            Outcome::Blocked { .. } | Outcome::TlsFailed { .. } => ProbeVerdict::Blocked,
             // A server that turns us away before any mail command cannot be
             // asked about relaying: like STARTTLS-only, we were stopped first.
             Outcome::Refused { .. } => ProbeVerdict::Blocked,
@@ -197,6 +200,10 @@ impl Outcome {
             Outcome::Deferred { at } => format!("The server said \"not now\" {at}{said}, as greylisting does; the relay question stays open until it answers for good."),
             Outcome::SenderRefused => format!("The server refused every sender we could use{said}, so the recipient was never tested."),
             Outcome::Blocked { .. } => format!("The server requires encryption (STARTTLS) or a login before it takes mail{said}, so relaying by strangers could not be tested in plain SMTP."),
+            Outcome::TlsFailed { reason } => format!(
+                "The server demands TLS before it takes mail, and TLS could not be started with it: {}.",
+                reason.trim_end_matches('.')
+            ),
             Outcome::Refused { at } => format!("The server turned the connection away {at}{said}; it will not talk to this checker."),
             Outcome::TimedOut { at } => format!("The server did not answer in time {at}."),
             Outcome::ConnectionLost { at } => format!("The connection was lost {at}{said} before the server answered."),
@@ -299,9 +306,11 @@ pub fn overall(answers: &[Answer]) -> (Verdict, String) {
             format!("{head}. First of them, \"{}\": {what} Run the check again later.", a.name),
         );
     }
-    let blocked = count(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. }));
+    let blocked =
+        count(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. } | Outcome::TlsFailed { .. }));
     if denied == 0 && blocked > 0 {
-        let a = first(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. })).expect("counted");
+        let a = first(&|o| matches!(o, Outcome::Blocked { .. } | Outcome::Refused { .. } | Outcome::TlsFailed { .. }))
+            .expect("counted");
         return (Verdict::Blocked, a.outcome.explain(a.reply));
     }
     if denied == 0 {

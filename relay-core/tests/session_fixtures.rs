@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ms, postfix, postfix_without_pipelining, run, secs, Run, Script, HOST, PEER};
-use relay_core::{Config, Event, Outcome, ProbeKind, ProbeVerdict, Stage, Verdict};
+use relay_core::{Config, Event, Outcome, ProbeKind, ProbeVerdict, Stage, TlsMode, Verdict};
 
 fn closed_postfix() -> Run {
     run(Config::default(), |_| postfix())
@@ -182,10 +182,11 @@ fn one_deferral_among_refusals_keeps_the_audit_from_closed() {
 }
 
 #[test]
-fn starttls_required_is_blocked() {
+fn starttls_required_is_blocked_when_told_never_to_use_tls() {
     // Postfix with smtpd_tls_security_level = encrypt; the pipelined RCPT
-    // after the refused MAIL gets "need MAIL".
-    let run = run(Config::default(), |_| {
+    // after the refused MAIL gets "need MAIL". With --tls never, as before
+    // TLS: nothing can be asked (tests/tls.rs has the audit inside TLS).
+    let run = run(Config { tls: TlsMode::Never, ..Config::default() }, |_| {
         postfix()
             .on("MAIL", "530 5.7.0 Must issue a STARTTLS command first")
             .on("RCPT", "503 5.5.1 Error: need MAIL command")
@@ -371,7 +372,7 @@ fn a_server_that_hangs_at_rcpt_times_out_there() {
     let manual = run.probe("manual");
     assert_eq!(manual.outcome, Outcome::TimedOut { at: Stage::Recipient });
     assert_all(&run, ProbeVerdict::Inconclusive);
-    for (i, conn) in run.conns.iter().enumerate() {
+    for (i, conn) in run.probing_conns() {
         let spoke = conn.transmits.last().expect("something was sent").at;
         let closed = conn.closed_by_client.expect("the client gave up on the connection");
         assert_eq!(closed - spoke, secs(9), "connection {i}");

@@ -1,43 +1,12 @@
 //! One step of the manual test, drawn the way it looks in a terminal: what
 //! was sent, what the server answered, a colour, and one sentence.
 
-use relay_core::{Step, StepKind, Tone};
+use relay_core::{Step, StepKind};
 use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub step: Step,
-}
-
-pub fn kind_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Connect => "connect",
-        StepKind::Banner => "banner",
-        StepKind::Greeting => "greeting",
-        StepKind::Sender => "sender",
-        StepKind::Recipient => "recipient",
-        StepKind::Verdict => "verdict",
-    }
-}
-
-fn title(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Connect => "1. Connect",
-        StepKind::Banner => "2. Banner",
-        StepKind::Greeting => "3. Greeting",
-        StepKind::Sender => "4. Sender",
-        StepKind::Recipient => "5. Recipient",
-        StepKind::Verdict => "6. Verdict",
-    }
-}
-
-pub fn tone_name(tone: Tone) -> &'static str {
-    match tone {
-        Tone::Good => "good",
-        Tone::Neutral => "neutral",
-        Tone::Warning => "warning",
-        Tone::Bad => "bad",
-    }
 }
 
 /// Milliseconds as people read them ("0.4 ms", "312 ms", "2.1 s").
@@ -46,12 +15,12 @@ pub use relay_core::narration::human_millis as human_ms;
 #[function_component(StepPanel)]
 pub fn step_panel(props: &Props) -> Html {
     let s = &props.step;
-    let tone = tone_name(s.tone);
+    let tone = s.tone.as_str();
     let has_terminal = s.sent.is_some() || s.reply.is_some();
     html! {
-        <li class={classes!("step", format!("tone-{tone}"))} data-testid="step" data-kind={kind_name(s.kind)} data-tone={tone}>
+        <li class={classes!("step", format!("tone-{tone}"))} data-testid="step" data-kind={s.kind.as_str()} data-tone={tone}>
             <div class="step-head">
-                <h3>{ title(s.kind) }</h3>
+                <h3>{ s.kind.title() }</h3>
                 if s.kind != StepKind::Verdict {
                     <span class="took">{ human_ms(s.took_ms) }</span>
                 }

@@ -392,6 +392,7 @@ mod tests {
             probes: vec![],
             controls: vec![],
             findings: vec![],
+            tls: None,
             steps: vec![],
             transcript: vec![],
             timings: Timings::default(),

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use relay_core::{Config, ConnectionId, Event, ProbeReport, Report, Session};
+use relay_core::{CertificateFacts, Config, ConnectionId, Event, ProbeReport, Report, Session, TlsFacts, TlsFailure};
 
 /// The name the audit is asked to check.
 pub const HOST: &str = "mx.example.org";
@@ -79,6 +79,21 @@ pub struct Script {
     /// win over prefixes: a catch-all takes anything that ends there.
     rcpt_endings: Vec<(String, String)>,
     latency: Duration,
+    /// TLS, when the server speaks it.
+    tls: Option<ScriptTls>,
+}
+
+#[derive(Clone, Debug)]
+struct ScriptTls {
+    /// What the driver's handshake comes to.
+    handshake: Result<TlsFacts, TlsFailure>,
+    /// MAIL in plain text gets `530 5.7.0 Must issue a STARTTLS command first`.
+    required: bool,
+    /// TLS from the first byte: the driver reports the handshake right after
+    /// connecting, before the banner.
+    implicit: bool,
+    /// The handshake never finishes: the driver never reports back.
+    stall: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -102,7 +117,39 @@ impl Script {
             rcpt_without_mail: None,
             rcpt_endings: Vec::new(),
             latency: LATENCY,
+            tls: None,
         }
+    }
+
+    /// Answers STARTTLS with 220, after which the driver's handshake comes
+    /// to `handshake`.
+    pub fn starttls(mut self, handshake: Result<TlsFacts, TlsFailure>) -> Script {
+        self.tls = Some(ScriptTls { handshake, required: false, implicit: false, stall: false });
+        self.on("STARTTLS", "220 2.0.0 Ready to start TLS")
+    }
+
+    /// With [`Script::starttls`]: MAIL before TLS is refused as Postfix's
+    /// `smtpd_tls_security_level = encrypt` refuses it.
+    pub fn requires_tls(mut self) -> Script {
+        if let Some(tls) = &mut self.tls {
+            tls.required = true;
+        }
+        self
+    }
+
+    /// With [`Script::starttls`]: after the 220, the handshake never ends.
+    pub fn stall_handshake(mut self) -> Script {
+        if let Some(tls) = &mut self.tls {
+            tls.stall = true;
+        }
+        self
+    }
+
+    /// TLS from the first byte (port 465): the driver's handshake comes to
+    /// `handshake` before the banner.
+    pub fn implicit_tls(mut self, handshake: Result<TlsFacts, TlsFailure>) -> Script {
+        self.tls = Some(ScriptTls { handshake, required: false, implicit: true, stall: false });
+        self
     }
 
     /// A connection that cannot be made.
@@ -212,6 +259,28 @@ impl Script {
     }
 }
 
+/// What a handshake with a server whose certificate is for `name`, signed
+/// by a CA Mozilla does not know, shows a driver.
+pub fn tls_facts(name: &str) -> TlsFacts {
+    TlsFacts {
+        version: "TLSv1.3".into(),
+        cipher: "TLS_AES_256_GCM_SHA384".into(),
+        chain: vec![CertificateFacts {
+            subject: format!("CN={name}"),
+            issuer: "CN=relaycheck test CA".into(),
+            names: vec![name.into()],
+            not_before: "2026-11-01".into(),
+            not_after: "2027-11-01".into(),
+            days_left: 337,
+            self_signed: false,
+        }],
+        checked_name: name.into(),
+        name_matches: true,
+        trusted: false,
+        trust_problem: Some("it is signed by an issuer Mozilla does not know (CN=relaycheck test CA)".into()),
+    }
+}
+
 /// Stock Postfix refusing to relay, as DESIGN.md measured it:
 ///
 /// ```text
@@ -276,6 +345,12 @@ pub struct ServerConn {
     closing: bool,
     unanswered: usize,
     partial: Vec<u8>,
+    /// STARTTLS was answered 220; the handshake has not finished yet.
+    pub tls_pending: bool,
+    /// TLS is up on this connection.
+    pub secure: bool,
+    /// EHLO was sent again since TLS came up (RFC 3207 §4.2).
+    greeted_in_tls: bool,
 }
 
 impl ServerConn {
@@ -293,7 +368,13 @@ impl ServerConn {
 enum Happening {
     Connected,
     ConnectFailed(String),
-    Bytes { data: Vec<u8>, answers: usize, ends_banner: bool },
+    Bytes {
+        data: Vec<u8>,
+        answers: usize,
+        ends_banner: bool,
+    },
+    /// The driver's TLS handshake ended.
+    Tls(Result<TlsFacts, TlsFailure>),
     Closed,
 }
 
@@ -491,6 +572,9 @@ impl<F: Fn(usize) -> Script> Harness<F> {
                     closing: false,
                     unanswered: 0,
                     partial: Vec::new(),
+                    tls_pending: false,
+                    secure: false,
+                    greeted_in_tls: false,
                 });
             }
             Event::Close(id) => {
@@ -502,7 +586,18 @@ impl<F: Fn(usize) -> Script> Harness<F> {
                 self.timeline.retain(|_, (c, _)| *c != i);
             }
             Event::Finished => self.finished_at = Some(self.now),
-            Event::StartTls(id) => self.violations.push(format!("TLS asked for on {id:?}, which no script offers")),
+            Event::StartTls(id) => {
+                let i = id.0 as usize;
+                let tls = self.conns.get(i).and_then(|c| c.script.tls.clone());
+                match (tls, self.conns.get(i).is_some_and(|c| c.tls_pending)) {
+                    (Some(tls), true) if tls.stall => {}
+                    (Some(ScriptTls { handshake, .. }), true) => {
+                        let at = self.now + self.conns[i].script.latency;
+                        self.schedule(at, i, Happening::Tls(handshake));
+                    }
+                    _ => self.violations.push(format!("TLS asked for on {id:?} without a 220 to STARTTLS")),
+                }
+            }
             Event::Transcript(_) | Event::Step(_) | Event::ProbeFinished(_) => {}
         }
         self.events.push(event);
@@ -515,6 +610,17 @@ impl<F: Fn(usize) -> Script> Harness<F> {
             Happening::Connected => {
                 self.conns[i].connected_at = Some(now);
                 self.session.handle_connected(id, PEER.parse::<IpAddr>().unwrap(), now);
+                let implicit = self.conns[i].script.tls.clone().filter(|t| t.implicit);
+                if let Some(tls) = implicit {
+                    self.conns[i].secure = tls.handshake.is_ok();
+                    self.session.handle_tls(id, tls.handshake, now);
+                }
+            }
+            Happening::Tls(handshake) => {
+                let conn = &mut self.conns[i];
+                conn.tls_pending = false;
+                conn.secure = handshake.is_ok();
+                self.session.handle_tls(id, handshake, now);
             }
             Happening::ConnectFailed(reason) => self.session.handle_connect_failed(id, &reason, now),
             Happening::Bytes { data, answers, ends_banner } => {
@@ -571,6 +677,16 @@ impl<F: Fn(usize) -> Script> Harness<F> {
             if matches!(verb(&line).as_str(), "DATA" | "BDAT") {
                 self.violations.push(format!("sent {line:?}: an audit never sends a message"));
             }
+            if conn.tls_pending {
+                self.violations.push(format!("sent {line:?} on connection {i} after STARTTLS, before TLS was up"));
+            }
+            match verb(&line).as_str() {
+                "EHLO" | "HELO" => conn.greeted_in_tls = conn.secure,
+                "MAIL" | "RCPT" | "RSET" if conn.secure && !conn.greeted_in_tls => self
+                    .violations
+                    .push(format!("sent {line:?} on connection {i} inside TLS before greeting again (RFC 3207)")),
+                _ => {}
+            }
             conn.commands.push(line.clone());
             conn.unanswered += 1;
             let n = conn.commands.len();
@@ -579,6 +695,12 @@ impl<F: Fn(usize) -> Script> Harness<F> {
                 continue;
             }
             let mut answer = conn.script.answer(n, &line);
+            if verb(&line) == "MAIL" && conn.script.tls.as_ref().is_some_and(|t| t.required) && !conn.secure {
+                answer = Answer::Say("530 5.7.0 Must issue a STARTTLS command first".into());
+            }
+            if verb(&line) == "STARTTLS" && matches!(&answer, Answer::Say(s) if s.starts_with("220")) {
+                conn.tls_pending = true;
+            }
             match (verb(&line).as_str(), &answer, &conn.script.rcpt_without_mail) {
                 ("RCPT", Answer::Say(_), Some(need)) if !conn.in_transaction => answer = Answer::Say(need.clone()),
                 ("MAIL", Answer::Say(said), _) => conn.in_transaction = said.starts_with('2'),
