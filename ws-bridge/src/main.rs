@@ -53,9 +53,12 @@ fn main() -> std::process::ExitCode {
                     print!("{text}");
                     exit::ExitCode::Closed
                 }
-                Err(message) => {
-                    eprintln!("ws-bridge optout: {message}");
-                    exit::ExitCode::Usage
+                Err(e) => {
+                    eprintln!("ws-bridge optout: {e}");
+                    match e {
+                        store::optout::OptoutError::Usage(_) => exit::ExitCode::Usage,
+                        store::optout::OptoutError::Store(_) => exit::ExitCode::Unreachable,
+                    }
                 }
             },
             Command::Serve(args) => {

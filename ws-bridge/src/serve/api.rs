@@ -589,7 +589,7 @@ pub async fn mx(
         Err(e) => return refuse(&app, e.error_code(), sentence(&e.to_string())),
     };
     // What the owners opted out of is not allowed either, said in words.
-    let optouts = app.optout_list().await.unwrap_or_default();
+    let optouts = app.optout_list().await;
     let opted_out = |host: &str, ips: &[IpAddr]| {
         crate::store::optout::find(&optouts, &domain, &[]).or_else(|| crate::store::optout::find(&optouts, host, ips))
     };

@@ -122,25 +122,26 @@ impl App {
     /// or in `--optout-file`. The list is read at every call, so an entry
     /// added through any bridge of a fleet holds at once.
     pub async fn check_optout(&self, host: &str, addresses: &[IpAddr]) -> Result<(), DestinationError> {
-        match self.optout_list().await {
-            Ok(list) => match optout::find(&list, host, addresses) {
-                Some(entry) => Err(DestinationError::OptedOut(entry.clone())),
-                None => Ok(()),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "the opt-out list cannot be read");
-                Ok(())
-            }
+        match optout::find(&self.optout_list().await, host, addresses) {
+            Some(entry) => Err(DestinationError::OptedOut(entry.clone())),
+            None => Ok(()),
         }
     }
 
-    /// The opt-out list: the store's, and `--optout-file`'s.
-    pub async fn optout_list(&self) -> Result<Vec<OptOut>, crate::store::StoreError> {
-        let mut list = self.limits.store.optout_list().await?;
+    /// The opt-out list: the store's, and `--optout-file`'s. A part that
+    /// cannot be read is logged and the rest still holds.
+    pub async fn optout_list(&self) -> Vec<OptOut> {
+        let mut list = self.limits.store.optout_list().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the store's opt-out list cannot be read");
+            Vec::new()
+        });
         if let Some(path) = &self.optout_file {
-            list.extend(optout::read_file(path)?);
+            match optout::read_file(path) {
+                Ok(entries) => list.extend(entries),
+                Err(e) => tracing::warn!(error = %e, "the opt-out file cannot be read"),
+            }
         }
-        Ok(list)
+        list
     }
 
     /// Opens one TCP connection to one of `addresses` (which passed

@@ -158,11 +158,22 @@ pub enum Action {
     List,
 }
 
-/// Runs `ws-bridge optout`: what it prints, or the sentence that says why not.
-pub async fn run(args: OptoutArgs) -> Result<String, String> {
-    let entry = |text: &str| text.parse::<OptOut>();
+/// Why `ws-bridge optout` did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum OptoutError {
+    /// The command line names no list or no valid entry.
+    #[error("{0}")]
+    Usage(String),
+    /// The list could not be read or changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs `ws-bridge optout`: what it prints, or why not.
+pub async fn run(args: OptoutArgs) -> Result<String, OptoutError> {
+    let entry = |text: &str| text.parse::<OptOut>().map_err(OptoutError::Usage);
     if let Some(path) = &args.file {
-        let mut list = read_file(path).map_err(|e| e.to_string())?;
+        let mut list = read_file(path)?;
         return match args.action {
             Action::List => Ok(listing(&list)),
             Action::Add { entry: text } => {
@@ -171,37 +182,34 @@ pub async fn run(args: OptoutArgs) -> Result<String, String> {
                 list.push(e.clone());
                 list.sort();
                 list.dedup();
-                write_file(path, &list).map_err(|e| e.to_string())?;
+                write_file(path, &list)?;
                 Ok(said(added, &e, "added to", "already on"))
             }
             Action::Remove { entry: text } => {
                 let e = entry(&text)?;
                 let before = list.len();
                 list.retain(|x| x != &e);
-                write_file(path, &list).map_err(|e| e.to_string())?;
+                write_file(path, &list)?;
                 Ok(said(list.len() < before, &e, "removed from", "was not on"))
             }
         };
     }
     let Some(url) = &args.redis else {
-        return Err("name the list: --redis redis://HOST:PORT for a fleet, or --file PATH for one bridge".into());
+        let why = "name the list: --redis redis://HOST:PORT for a fleet, or --file PATH for one bridge";
+        return Err(OptoutError::Usage(why.into()));
     };
-    let store = crate::store::redis::RedisStore::connect(url, 1).map_err(|e| e.to_string())?;
-    match args.action {
-        Action::List => store.optout_list().await.map(|l| listing(&l)).map_err(|e| e.to_string()),
+    let store = crate::store::redis::RedisStore::connect(url, 1)?;
+    Ok(match args.action {
+        Action::List => listing(&store.optout_list().await?),
         Action::Add { entry: text } => {
             let e = entry(&text)?;
-            store.optout_add(&e).await.map(|added| said(added, &e, "added to", "already on")).map_err(|e| e.to_string())
+            said(store.optout_add(&e).await?, &e, "added to", "already on")
         }
         Action::Remove { entry: text } => {
             let e = entry(&text)?;
-            store
-                .optout_remove(&e)
-                .await
-                .map(|removed| said(removed, &e, "removed from", "was not on"))
-                .map_err(|e| e.to_string())
+            said(store.optout_remove(&e).await?, &e, "removed from", "was not on")
         }
-    }
+    })
 }
 
 fn listing(list: &[OptOut]) -> String {
