@@ -5,6 +5,7 @@
 //! servers it starts discard everything they would deliver.
 
 pub mod bridge;
+pub mod certs;
 pub mod dns;
 pub mod exim;
 pub mod hostile;

@@ -6,6 +6,11 @@
 //! with connections that each pass the bridge's destination limits (see
 //! `api.rs`). Everything it spawns is aborted when [`run`]'s future is
 //! dropped, so an audit never outlives the request that started it.
+//!
+//! Each connection is a task that owns its socket, so that it can move into
+//! TLS in place when the engine asks ([`Event::StartTls`], or from the first
+//! byte with [`Config::implicit_tls`]): the loop sends it [`Order`]s, it
+//! sends back [`Io`]. The engine only ever sees SMTP in plain text.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,13 +19,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use relay_core::tls::{TlsFacts, TlsFailure};
 use relay_core::{Config, ConnectionId, Event, Report, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::tls::{Start, Stream};
 
 /// 64 random bits from std's hasher keys, which the OS seeds: enough for a
 /// mailbox name nobody can predict, without a crate for it.
@@ -83,10 +90,31 @@ impl Drop for Task {
 
 /// What a connection's task tells the loop.
 enum Io {
-    Connected(SocketAddr, OwnedWriteHalf),
+    Connected(SocketAddr, mpsc::UnboundedSender<Order>),
     ConnectFailed(String),
+    /// The handshake ended (STARTTLS, or implicit TLS right after connecting).
+    Tls(Result<TlsFacts, TlsFailure>),
     Data(Vec<u8>),
     Closed,
+}
+
+/// What the loop tells a connection's task.
+enum Order {
+    /// Write these SMTP bytes (encrypted, once in TLS).
+    Send(Vec<u8>),
+    /// The server said `220` to `STARTTLS`: move into TLS now.
+    StartTls,
+}
+
+/// What a connection's task needs besides its socket.
+struct Link {
+    id: ConnectionId,
+    /// The name the certificate is checked against (the host asked for).
+    server_name: String,
+    implicit_tls: bool,
+    /// The handshake's time limit: the reply timeout, as for any answer.
+    tls_timeout: Duration,
+    tx: mpsc::UnboundedSender<(ConnectionId, Io)>,
 }
 
 /// Runs a whole audit of `host` at the already resolved `addresses` (tried
@@ -103,17 +131,19 @@ pub async fn run<D: Dial>(
     let start = Instant::now();
     // The control mailbox must not be guessable: a fresh random part per audit.
     let config = Config { nonce: fresh_nonce(), ..config };
+    let implicit_tls = config.implicit_tls;
+    let tls_timeout = config.reply_timeout;
     let mut session = Session::new(config, host, port, Duration::ZERO);
     let (tx, mut rx) = mpsc::unbounded_channel::<(ConnectionId, Io)>();
-    let mut writers: HashMap<ConnectionId, OwnedWriteHalf> = HashMap::new();
+    let mut writers: HashMap<ConnectionId, mpsc::UnboundedSender<Order>> = HashMap::new();
     let mut tasks: HashMap<ConnectionId, Task> = HashMap::new();
     let mut chosen: Option<SocketAddr> = None;
 
     loop {
         while let Some(transmit) = session.poll_transmit() {
             let id = transmit.connection;
-            if let Some(writer) = writers.get_mut(&id) {
-                if writer.write_all(&transmit.data).await.is_err() {
+            if let Some(writer) = writers.get(&id) {
+                if writer.send(Order::Send(transmit.data)).is_err() {
                     writers.remove(&id);
                     session.handle_closed(id, start.elapsed());
                 }
@@ -127,15 +157,24 @@ pub async fn run<D: Dial>(
                         Some(addr) => vec![addr],
                         None => addresses.clone(),
                     };
-                    let task = tokio::spawn(connection_task(id, targets, Arc::clone(&dial), tx.clone()));
+                    let link = Link { id, server_name: host.to_string(), implicit_tls, tls_timeout, tx: tx.clone() };
+                    let task = tokio::spawn(connection_task(link, targets, Arc::clone(&dial)));
                     tasks.insert(id, Task(task));
                 }
                 Event::Close(id) => {
-                    // Dropping the write half sends FIN; aborting the task
-                    // drops the read half. Nothing of the socket is left.
+                    // Without its orders the task writes what was queued
+                    // (QUIT) and drops the socket, which sends FIN. A task
+                    // stuck on a server that reads nothing is aborted when
+                    // the audit ends, with every other.
                     writers.remove(&id);
-                    tasks.remove(&id);
                 }
+                Event::StartTls(id) => match writers.get(&id) {
+                    Some(writer) if writer.send(Order::StartTls).is_ok() => {}
+                    _ => {
+                        let lost = TlsFailure { reason: "the connection was lost before TLS could start".into() };
+                        session.handle_tls(id, Err(lost), start.elapsed());
+                    }
+                },
                 _ => {}
             }
         }
@@ -154,6 +193,7 @@ pub async fn run<D: Dial>(
                         session.handle_connected(id, peer.ip(), now);
                     }
                     Io::ConnectFailed(reason) => session.handle_connect_failed(id, &reason, now),
+                    Io::Tls(outcome) => session.handle_tls(id, outcome, now),
                     Io::Data(data) => session.handle_input(id, &data, now),
                     Io::Closed => {
                         writers.remove(&id);
@@ -175,38 +215,85 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn connection_task<D: Dial>(
-    id: ConnectionId,
-    targets: Vec<SocketAddr>,
-    dial: Arc<D>,
-    tx: mpsc::UnboundedSender<(ConnectionId, Io)>,
-) {
-    let (stream, peer, _hold) = match dial.dial(targets).await {
+async fn connection_task<D: Dial>(link: Link, targets: Vec<SocketAddr>, dial: Arc<D>) {
+    let Link { id, server_name, implicit_tls, tls_timeout, tx } = link;
+    let say = |io: Io| tx.send((id, io)).is_ok();
+    let (tcp, peer, _hold) = match dial.dial(targets).await {
         Ok(dialed) => dialed,
         Err(reason) => {
-            let _ = tx.send((id, Io::ConnectFailed(reason)));
+            say(Io::ConnectFailed(reason));
             return;
         }
     };
-    let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = stream.into_split();
-    if tx.send((id, Io::Connected(peer, writer))).is_err() {
+    let _ = tcp.set_nodelay(true);
+    let (orders_tx, mut orders) = mpsc::unbounded_channel::<Order>();
+    if !say(Io::Connected(peer, orders_tx)) {
+        return;
+    }
+    let mut stream = Stream::Plain(tcp);
+    // Port 465: TLS before the banner, so the engine hears of it first.
+    if implicit_tls && !upgrade(&mut stream, &server_name, tls_timeout, Start::Implicit, &say).await {
         return;
     }
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => {
-                let _ = tx.send((id, Io::Closed));
+        // The read is dropped when an order comes first; reads of a TcpStream
+        // and of a TlsStream lose nothing when dropped (rustls keeps what it
+        // has decrypted).
+        let next = tokio::select! {
+            order = orders.recv() => Next::Order(order),
+            read = stream.read(&mut buf) => Next::Read(read),
+        };
+        match next {
+            // The loop let go of this connection: what it queued is written.
+            Next::Order(None) => return,
+            Next::Order(Some(Order::Send(data))) => {
+                if stream.write_all(&data).await.is_err() || stream.flush().await.is_err() {
+                    say(Io::Closed);
+                    return;
+                }
+            }
+            Next::Order(Some(Order::StartTls)) => {
+                if !upgrade(&mut stream, &server_name, tls_timeout, Start::StartTls, &say).await {
+                    return;
+                }
+            }
+            Next::Read(Ok(0) | Err(_)) => {
+                say(Io::Closed);
                 return;
             }
-            Ok(n) => {
-                if tx.send((id, Io::Data(buf[..n].to_vec()))).is_err() {
+            Next::Read(Ok(n)) => {
+                if !say(Io::Data(buf[..n].to_vec())) {
                     return;
                 }
             }
         }
     }
+}
+
+/// Moves the connection into TLS and tells the loop how it went; false
+/// when the connection is over (a failed handshake leaves it of no use to
+/// SMTP, so it is reported closed too).
+async fn upgrade(
+    stream: &mut Stream,
+    server_name: &str,
+    timeout: Duration,
+    start: Start,
+    say: &impl Fn(Io) -> bool,
+) -> bool {
+    match stream.upgrade(server_name, timeout, start).await {
+        Ok(facts) => say(Io::Tls(Ok(facts))),
+        Err(failure) => {
+            say(Io::Tls(Err(failure)));
+            say(Io::Closed);
+            false
+        }
+    }
+}
+
+enum Next {
+    Order(Option<Order>),
+    Read(io::Result<usize>),
 }
 
 /// A connect error as a mail administrator would say it.

@@ -9,7 +9,8 @@
 //! - [`audit`]: the tokio driver of relay-core's session, which `check`, the
 //!   hosted API and the lab share; [`domain`]: every address of a domain
 //!   audited at once; [`resolve`]: DNS; [`exit`]: `check`'s exit
-//!   codes.
+//!   codes; [`tls`]: TLS toward mail servers (STARTTLS, port 465) and
+//!   the facts read off it.
 
 pub mod audit;
 pub mod check;
@@ -18,3 +19,4 @@ pub mod exit;
 pub mod resolve;
 pub mod serve;
 pub mod store;
+pub mod tls;

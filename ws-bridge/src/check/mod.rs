@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use relay_core::domain::{self, Item, MailServers, Planned};
+use relay_core::tls::TlsMode;
 use relay_core::{Config, DomainReport, Event, Target, Verdict};
 
 use crate::audit;
@@ -25,6 +26,16 @@ once. Its verdict is the worst of them (open > inconclusive > blocked > closed),
 the host and address that decided it. A host name without MX records (its implicit MX, RFC 5321 5.1), \
 an address, or any name with --host is audited alone, at every address. A null MX (RFC 7505) is said \
 in words and audited nothing.
+
+TLS: with --tls auto (the default) the relay test runs in plain text, as the manual test does, \
+and moves into TLS with STARTTLS when the server demands it (530 Must issue a STARTTLS command \
+first), so a relay that only opens inside TLS is still found; when the server offers STARTTLS, \
+its TLS facts (protocol, cipher, certificate chain, names, dates, whether Mozilla's roots trust \
+it) are read on a connection of their own. --tls always runs every probe inside TLS when offered; \
+--tls never never starts TLS (a server that demands it is then blocked). Port 465 speaks TLS \
+from the first byte (RFC 8314): --implicit-tls is on by default there and off elsewhere; \
+--implicit-tls / --no-implicit-tls say otherwise. Certificates are checked against Mozilla's \
+roots (not this machine's store), but a bad certificate never stops the relay test.
 
 Exit codes: 0 closed (or a null MX), 1 open relay, 2 inconclusive or blocked, 3 bad arguments, \
 4 unknown host, 5 could not connect. For a domain, the domain's verdict decides.")]
@@ -50,7 +61,18 @@ pub struct CheckArgs {
     /// The name to greet the server with (EHLO/HELO).
     #[arg(long, default_value_t = Config::default().helo_name)]
     pub helo: String,
-    /// Seconds to wait for a connection, the banner, or any reply.
+    /// When to move into TLS: never; auto (when the server demands it, and
+    /// read its TLS facts when it offers STARTTLS); always (every probe
+    /// inside TLS when offered).
+    #[arg(long, value_name = "never|auto|always", default_value = "auto")]
+    pub tls: TlsMode,
+    /// TLS from the first byte (implicit TLS, RFC 8314); the default on port 465.
+    #[arg(long, overrides_with = "no_implicit_tls")]
+    pub implicit_tls: bool,
+    /// Plain text from the first byte even on port 465.
+    #[arg(long, overrides_with = "implicit_tls")]
+    pub no_implicit_tls: bool,
+    /// Seconds to wait for a connection, the banner, any reply or a TLS handshake.
     #[arg(long, default_value_t = Config::default().reply_timeout.as_secs())]
     pub timeout: u64,
     /// Print the JSON report instead of the transcript and table.
@@ -67,6 +89,8 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         to_domain: args.to_domain.clone(),
         helo_name: args.helo.clone(),
         reply_timeout: Duration::from_secs(args.timeout),
+        tls: args.tls,
+        implicit_tls: implicit_tls(&args),
         ..Config::default()
     };
     if let Err(e) = config.validate() {
@@ -133,6 +157,17 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     };
     drop(out);
     domain_exit(&report, &servers)
+}
+
+/// TLS from the first byte: as asked, else on port 465 (submissions, RFC 8314).
+fn implicit_tls(args: &CheckArgs) -> bool {
+    if args.implicit_tls {
+        true
+    } else if args.no_implicit_tls {
+        false
+    } else {
+        args.port == 465
+    }
 }
 
 /// The exit code of a domain audit: its verdict, unless nothing could be

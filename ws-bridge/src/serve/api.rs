@@ -47,6 +47,10 @@ pub struct CheckParams {
     port: Option<serde_json::Value>,
     from_domain: Option<String>,
     to_domain: Option<String>,
+    /// When to move into TLS: "never", "auto" (the default) or "always".
+    tls: Option<String>,
+    /// TLS from the first byte; by default on port 465 only.
+    implicit_tls: Option<bool>,
     /// Run the audit again even if its result is in the cache (a stricter
     /// per-destination limit applies).
     #[serde(default)]
@@ -193,7 +197,8 @@ pub async fn check(
             Ok(dp) => dp,
             Err(e) => return refuse(&app, e.code(), e.sentence()),
         };
-        let config = match audit_config(&app, params.from_domain, params.to_domain) {
+        let tls = (params.tls.as_deref(), params.implicit_tls.unwrap_or(port == 465));
+        let config = match audit_config(&app, params.from_domain, params.to_domain, tls) {
             Ok(c) => c,
             Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
         };
@@ -204,7 +209,8 @@ pub async fn check(
         Ok(hp) => hp,
         Err(e) => return refuse(&app, e.code(), e.sentence()),
     };
-    let config = match audit_config(&app, params.from_domain, params.to_domain) {
+    let tls = (params.tls.as_deref(), params.implicit_tls.unwrap_or(port == 465));
+    let config = match audit_config(&app, params.from_domain, params.to_domain, tls) {
         Ok(c) => c,
         Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
     };
@@ -266,14 +272,26 @@ pub async fn check(
     app.fresh_answer(&cache_key, &report, complete).await
 }
 
-/// The audit's settings from the request's outside domains (the defaults
-/// when left out), or the sentence that names what cannot work.
-fn audit_config(app: &App, from_domain: Option<String>, to_domain: Option<String>) -> Result<Config, String> {
+/// The audit's settings from the request's outside domains and TLS choice
+/// (`tls`, and whether TLS starts at the first byte) (the defaults when left
+/// out), or the sentence that names what cannot work.
+fn audit_config(
+    app: &App,
+    from_domain: Option<String>,
+    to_domain: Option<String>,
+    (tls, implicit_tls): (Option<&str>, bool),
+) -> Result<Config, String> {
     let defaults = Config::default();
+    let tls = match tls {
+        None => defaults.tls,
+        Some(choice) => choice.parse::<relay_core::tls::TlsMode>().map_err(|e| sentence(&e))?,
+    };
     let config = Config {
         from_domain: from_domain.unwrap_or(defaults.from_domain.clone()),
         to_domain: to_domain.unwrap_or(defaults.to_domain.clone()),
         reply_timeout: app.reply_timeout,
+        tls,
+        implicit_tls,
         ..defaults
     };
     config.validate().map_err(|e| sentence(&e.to_string()))?;

@@ -16,9 +16,17 @@ use crate::serve::app::App;
 use crate::serve::limits::group;
 
 /// The cache's key for an audit: the server as asked for, its port, and the
-/// options that change what is asked (the outside domains).
+/// options that change what is asked (the outside domains, when to move
+/// into TLS, TLS from the first byte).
 pub fn key(host: &str, port: u16, config: &Config) -> String {
-    format!("audit:{}:{port}:{}:{}", host.to_ascii_lowercase(), config.from_domain, config.to_domain)
+    let implicit = if config.implicit_tls { ":implicit" } else { "" };
+    format!(
+        "audit:{}:{port}:{}:{}:tls={}{implicit}",
+        host.to_ascii_lowercase(),
+        config.from_domain,
+        config.to_domain,
+        config.tls.as_str()
+    )
 }
 
 /// The answer to a hosted audit: the report, and whether it came from the cache.
