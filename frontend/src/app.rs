@@ -67,6 +67,7 @@ fn initial_form() -> FormValues {
         port: browser::query_param("port").and_then(|p| p.parse().ok()).unwrap_or(25),
         from_domain: browser::query_param("from").unwrap_or(defaults.from_domain),
         to_domain: browser::query_param("to").unwrap_or(defaults.to_domain),
+        tls: browser::query_param("tls").and_then(|t| t.parse().ok()).unwrap_or(defaults.tls),
         bridge: browser::query_param("bridge").unwrap_or_else(browser::origin),
     }
 }
@@ -79,6 +80,9 @@ fn permalink(form: &FormValues) -> String {
     }
     if form.to_domain != defaults.to_domain {
         params.push(("to", form.to_domain.clone()));
+    }
+    if form.tls != defaults.tls {
+        params.push(("tls", form.tls.as_str().to_string()));
     }
     if form.bridge != browser::origin() {
         params.push(("bridge", form.bridge.clone()));
@@ -116,6 +120,9 @@ pub fn app() -> Html {
             let config = Config {
                 from_domain: form.from_domain.clone(),
                 to_domain: form.to_domain.clone(),
+                tls: form.tls,
+                // Port 465 is TLS from the first byte (RFC 8314).
+                implicit_tls: target.port == 465,
                 ..Config::default()
             };
             if target.host.is_empty() {

@@ -74,6 +74,11 @@ fuzz_target!(|data: &[u8]| {
                 }
                 assert_eq!(command.to_string().as_bytes(), &bytes[..], "forwarded a non-canonical form");
             }
+            Decision::StartTls(bytes) => {
+                assert_eq!(&bytes[..], b"STARTTLS\r\n");
+                // Nobody answered it here: whatever follows ends the session.
+                assert!(at_once[i + 1..].iter().all(|d| matches!(d, Decision::Close(_))), "{at_once:?}");
+            }
             Decision::Refuse(_) => {}
             Decision::Close(_) => assert_eq!(i + 1, at_once.len(), "decisions after a Close: {at_once:?}"),
         }

@@ -5,8 +5,8 @@
 //!
 //! | op % 8 | what happens |
 //! |---|---|
-//! | 0 | the oldest pending connection attempt succeeds (peer 192.0.2.1) |
-//! | 1 | the oldest pending connection attempt fails |
+//! | 0 | the oldest pending TLS handshake succeeds, else the oldest pending connection attempt succeeds (peer 192.0.2.1) |
+//! | 1 | the oldest pending TLS handshake fails, else the oldest pending connection attempt fails |
 //! | 2 | `[conn, len]`, then `len` raw bytes arrive on connection `conn` |
 //! | 3 | `[conn, which]`: a canned reply (banner, EHLO, 250, 554, 421, 451, 530, …, or a banner with a name of `[n]` × 4 letters) arrives on `conn` |
 //! | 4 | the server closes connection `conn` |
@@ -34,7 +34,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use relay_core::{Command, Config, ConnectionId, Decision, Event, Guard, GuardLimits, Session};
+use relay_core::{
+    CertificateFacts, Command, Config, ConnectionId, Decision, Event, Guard, GuardLimits, Session, TlsFacts, TlsFailure,
+};
 
 const START: Duration = Duration::from_secs(1_000);
 /// More than the session could ever ask for: its hard cap is 60.
@@ -78,6 +80,8 @@ struct World {
     /// What the bridge would make of each connection's bytes, were the
     /// session driven by the page.
     guards: Vec<Guard>,
+    /// Connections whose TLS handshake the driver was asked for.
+    handshakes: VecDeque<usize>,
     finished: bool,
 }
 
@@ -91,6 +95,7 @@ impl World {
             pending: VecDeque::new(),
             unanswered: Vec::new(),
             guards: Vec::new(),
+            handshakes: VecDeque::new(),
             finished: false,
         };
         world.pump();
@@ -122,9 +127,12 @@ impl World {
                 // The page drives the same session through the bridge, whose
                 // guard must forward every byte of it, unchanged.
                 let mut forwarded = Vec::new();
+                // The session talks again after STARTTLS without TLS: the
+                // server must have refused it, as the bridge would have seen.
+                self.guards[i].tls_refused();
                 for decision in self.guards[i].push(&t.data) {
                     match decision {
-                        Decision::Forward(bytes) => forwarded.extend(bytes),
+                        Decision::Forward(bytes) | Decision::StartTls(bytes) => forwarded.extend(bytes),
                         other => panic!(
                             "the bridge's guard would not forward {:?}: {other:?}",
                             String::from_utf8_lossy(&t.data)
@@ -155,6 +163,11 @@ impl World {
                         assert!(!self.finished, "Finished twice");
                         self.finished = true;
                     }
+                    Event::StartTls(id) => {
+                        let i = id.0 as usize;
+                        assert_eq!(self.conns.get(i), Some(&State::Open), "TLS asked for on a connection that is not open");
+                        self.handshakes.push_back(i);
+                    }
                     Event::Transcript(_) | Event::Step(_) | Event::ProbeFinished(_) => {}
                 }
             }
@@ -165,6 +178,9 @@ impl World {
     }
 
     fn connect(&mut self, ok: bool) {
+        if let Some(i) = self.handshakes.pop_front() {
+            return self.handshake(i, ok);
+        }
         let Some(i) = self.pending.pop_front() else { return };
         let id = ConnectionId(i as u32);
         if ok {
@@ -174,6 +190,37 @@ impl World {
             self.conns[i] = State::Closed;
             self.session.handle_connect_failed(id, "connection refused", self.now);
         }
+    }
+
+    /// The driver's TLS handshake on connection `i` ends.
+    fn handshake(&mut self, i: usize, ok: bool) {
+        if self.conns[i] != State::Open {
+            return;
+        }
+        let id = ConnectionId(i as u32);
+        let outcome = if ok {
+            self.guards[i].tls_started();
+            Ok(TlsFacts {
+                version: "TLSv1.3".into(),
+                cipher: "TLS_AES_128_GCM_SHA256".into(),
+                chain: vec![CertificateFacts {
+                    subject: "CN=mx.example.org".into(),
+                    issuer: "CN=mx.example.org".into(),
+                    names: vec!["mx.example.org".into()],
+                    not_before: "2026-01-01".into(),
+                    not_after: "2027-01-01".into(),
+                    days_left: 33,
+                    self_signed: true,
+                }],
+                checked_name: "mx.example.org".into(),
+                name_matches: true,
+                trusted: false,
+                trust_problem: Some("it is self-signed".into()),
+            })
+        } else {
+            Err(TlsFailure { reason: "the server sent garbage instead of a TLS handshake".into() })
+        };
+        self.session.handle_tls(id, outcome, self.now);
     }
 
     fn input(&mut self, id: ConnectionId, data: &[u8]) {

@@ -2,9 +2,14 @@
 //! and decides, line by line, what may be forwarded.
 //!
 //! A page only needs what a relay audit needs: EHLO, HELO, MAIL, RCPT, RSET,
-//! NOOP and QUIT. Everything else (DATA, BDAT, AUTH, VRFY, EXPN, STARTTLS,
+//! NOOP, QUIT and STARTTLS. Everything else (DATA, BDAT, AUTH, VRFY, EXPN,
 //! HELP, unknown verbs) is refused and never reaches the server, so the bridge
 //! cannot be used to send mail, even through the relays it finds.
+//!
+//! STARTTLS is the bridge's to carry out ([`Decision::StartTls`]): the bridge
+//! speaks TLS with the server itself, and the page goes on speaking plain
+//! text to the bridge, so this guard still reads every line. A page never
+//! holds a TLS tunnel that could hide DATA.
 //!
 //! The page is untrusted. The guard never panics on what it sends, keeps at
 //! most one line of it, and forwards a line only in its canonical form
@@ -52,6 +57,12 @@ pub enum Decision {
     /// Send these bytes to the server: one command line in its canonical wire
     /// form, CRLF included.
     Forward(Vec<u8>),
+    /// Send these bytes (`STARTTLS` and CRLF), then read the server's answer
+    /// to it before anything else: on 2xx move the connection into TLS and
+    /// call [`Guard::tls_started`], otherwise [`Guard::tls_refused`]. A line
+    /// the page sends before then closes the session (RFC 3207 §4.2: nothing
+    /// may follow STARTTLS before its answer).
+    StartTls(Vec<u8>),
     /// This line is not forwarded; the session goes on.
     Refuse(Refusal),
     /// The stream can no longer be read safely: nothing more is forwarded,
@@ -62,7 +73,7 @@ pub enum Decision {
 /// Why the guard did not forward a line, or stopped reading.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum Refusal {
-    #[error("the bridge never forwards {verb}: a relay audit needs only EHLO, HELO, MAIL, RCPT, RSET, NOOP and QUIT")]
+    #[error("the bridge never forwards {verb}: a relay audit needs only EHLO, HELO, MAIL, RCPT, RSET, NOOP, QUIT and STARTTLS")]
     CommandNotAllowed { verb: String },
     #[error("{0}, so the bridge did not forward the line")]
     Malformed(CommandError),
@@ -70,6 +81,10 @@ pub enum Refusal {
     ParameterNotAllowed { verb: String, param: String },
     #[error("the page sent a line after QUIT, so the bridge stopped reading")]
     AfterQuit,
+    #[error("the page sent a line after STARTTLS before the server had answered it, so the bridge stopped reading")]
+    AfterStartTls,
+    #[error("TLS is already up on this connection")]
+    TlsAgain,
     #[error("the bridge forwards at most {limit} RCPT commands in one session")]
     TooManyRecipients { limit: u32 },
     #[error("the page sent more than {limit} commands in one session, so the bridge stopped reading")]
@@ -94,6 +109,8 @@ impl Refusal {
             Refusal::Malformed(_) => "malformed_command",
             Refusal::ParameterNotAllowed { .. } => "parameter_not_allowed",
             Refusal::AfterQuit => "after_quit",
+            Refusal::AfterStartTls => "after_starttls",
+            Refusal::TlsAgain => "tls_again",
             Refusal::TooManyRecipients { .. } => "too_many_recipients",
             Refusal::TooManyCommands { .. } => "too_many_commands",
             Refusal::LineTooLong { .. } => "line_too_long",
@@ -109,6 +126,7 @@ impl Refusal {
             Refusal::CommandNotAllowed { verb } | Refusal::ParameterNotAllowed { verb, .. } => Some(verb),
             Refusal::Malformed(CommandError::UnexpectedArgument(verb) | CommandError::BadArgument(verb)) => Some(verb),
             Refusal::TooManyRecipients { .. } => Some("RCPT"),
+            Refusal::TlsAgain => Some("STARTTLS"),
             _ => None,
         }
     }
@@ -132,6 +150,20 @@ pub struct Guard {
     closed: bool,
     /// QUIT was forwarded: nothing more is.
     quit: bool,
+    /// Lines forwarded so far (each gets one reply from the server).
+    forwarded: u32,
+    tls: TlsState,
+}
+
+/// Where STARTTLS stands in the session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum TlsState {
+    #[default]
+    Plain,
+    /// Forwarded; the server's answer has not come yet.
+    Asked,
+    /// TLS is up toward the server.
+    Started,
 }
 
 impl Guard {
@@ -175,6 +207,27 @@ impl Guard {
         self.commands
     }
 
+    /// Lines forwarded so far, STARTTLS included: the server answers each
+    /// once, after its banner.
+    pub fn forwarded(&self) -> u32 {
+        self.forwarded
+    }
+
+    /// The server answered STARTTLS with 2xx and TLS is up: lines are read
+    /// again, as in plain text. STARTTLS is not forwarded a second time.
+    pub fn tls_started(&mut self) {
+        if self.tls == TlsState::Asked {
+            self.tls = TlsState::Started;
+        }
+    }
+
+    /// The server refused STARTTLS: the session goes on in plain text.
+    pub fn tls_refused(&mut self) {
+        if self.tls == TlsState::Asked {
+            self.tls = TlsState::Plain;
+        }
+    }
+
     fn take(&mut self, b: u8) -> Option<Decision> {
         if self.after_cr {
             self.after_cr = false;
@@ -208,6 +261,9 @@ impl Guard {
         if self.quit {
             return Decision::Close(Refusal::AfterQuit);
         }
+        if self.tls == TlsState::Asked {
+            return Decision::Close(Refusal::AfterStartTls);
+        }
         if self.commands >= self.limits.max_commands {
             return Decision::Close(Refusal::TooManyCommands { limit: self.limits.max_commands });
         }
@@ -239,6 +295,12 @@ impl Guard {
                     return Decision::Refuse(Refusal::TooManyRecipients { limit: self.limits.max_rcpts });
                 }
             }
+            Command::StartTls if self.tls == TlsState::Started => return Decision::Refuse(Refusal::TlsAgain),
+            Command::StartTls => {
+                self.tls = TlsState::Asked;
+                self.forwarded += 1;
+                return Decision::StartTls(command.to_string().into_bytes());
+            }
             other => return Decision::Refuse(Refusal::CommandNotAllowed { verb: other.verb().to_string() }),
         }
         if let Command::Mail { path, params } | Command::Rcpt { path, params } = &command {
@@ -267,6 +329,7 @@ impl Guard {
             Command::Quit => self.quit = true,
             _ => {}
         }
+        self.forwarded += 1;
         Decision::Forward(wire.into_bytes())
     }
 }
@@ -395,7 +458,6 @@ mod tests {
             ("AUTH PLAIN AGFAYg==\r\n", "AUTH"),
             ("VRFY postmaster\r\n", "VRFY"),
             ("EXPN staff\r\n", "EXPN"),
-            ("STARTTLS\r\n", "STARTTLS"),
             ("HELP\r\n", "HELP"),
             ("XYZZY\r\n", "XYZZY"),
             ("TURN\r\n", "TURN"),
@@ -410,6 +472,41 @@ mod tests {
             // The session goes on.
             assert_eq!(guard.push(b"NOOP\r\n"), vec![fwd("NOOP\r\n")]);
         }
+    }
+
+    #[test]
+    fn starttls_is_the_bridges_to_carry_out_and_nothing_may_follow_it_unanswered() {
+        let mut guard = Guard::default_limits();
+        assert_eq!(
+            guard.push(b"EHLO a.example\r\nstarttls\r\n"),
+            vec![fwd("EHLO a.example\r\n"), Decision::StartTls(b"STARTTLS\r\n".to_vec())]
+        );
+        assert_eq!(guard.forwarded(), 2, "the banner, then one reply each");
+        // TLS up: plain lines again, one STARTTLS only.
+        guard.tls_started();
+        assert_eq!(guard.push(b"EHLO a.example\r\n"), vec![fwd("EHLO a.example\r\n")]);
+        assert_eq!(guard.push(b"STARTTLS\r\n"), vec![Decision::Refuse(Refusal::TlsAgain)]);
+        assert_eq!(guard.push(b"DATA\r\n"), vec![not_allowed("DATA")], "inside TLS, what is refused stays refused");
+
+        // A line before the server answered STARTTLS: the session ends, in
+        // any chunks.
+        for size in [1, 3, 64] {
+            let mut guard = Guard::default_limits();
+            let input = b"STARTTLS\r\nMAIL FROM:<a@b>\r\n";
+            let got: Vec<_> = input.chunks(size).flat_map(|c| guard.push(c)).collect();
+            assert_eq!(
+                got,
+                vec![Decision::StartTls(b"STARTTLS\r\n".to_vec()), Decision::Close(Refusal::AfterStartTls)]
+            );
+        }
+        // Refused by the server: plain text goes on, and STARTTLS may be asked again.
+        let mut guard = Guard::default_limits();
+        guard.push(b"STARTTLS\r\n");
+        guard.tls_refused();
+        assert_eq!(
+            guard.push(b"NOOP\r\nSTARTTLS\r\n"),
+            vec![fwd("NOOP\r\n"), Decision::StartTls(b"STARTTLS\r\n".to_vec())]
+        );
     }
 
     #[test]

@@ -241,7 +241,10 @@ pub struct Session {
     tls: Option<Result<TlsFacts, TlsFailure>>,
     /// The STARTTLS and its 220 that led to the first handshake, for its step.
     starttls_exchange: Option<(String, Reply, Duration)>,
-    /// A connection of its own was opened to read the TLS facts.
+    /// The server offers STARTTLS and the relay test runs in plain text: a
+    /// connection of its own will read the TLS facts when one is free.
+    facts_wanted: bool,
+    /// That connection was opened.
     facts_connection: bool,
 }
 
@@ -275,6 +278,7 @@ impl Session {
             tls_required: false,
             tls: None,
             starttls_exchange: None,
+            facts_wanted: false,
             facts_connection: false,
             config,
         };
@@ -789,9 +793,7 @@ impl Session {
                 details,
                 ..StepRecord::new(StepKind::Greeting, id, sent_at, Tone::Neutral, meaning)
             });
-            if offered && !secure {
-                self.open_facts_connection();
-            }
+            self.facts_wanted = offered && !secure && self.config.tls == TlsMode::Auto && !self.config.implicit_tls;
         }
         if offered && !secure && self.starts_tls(id) {
             // STARTTLS stands alone: nothing may follow it in a pipelined
@@ -822,12 +824,15 @@ impl Session {
     }
 
     /// In auto mode, when the server offers STARTTLS but the relay test
-    /// runs in plain text, one connection more reads its TLS facts.
-    fn open_facts_connection(&mut self) {
-        if self.facts_connection || self.config.tls != TlsMode::Auto || self.tls_required {
+    /// runs in plain text, one connection more reads its TLS facts, as soon
+    /// as one may open beside the others (a bridge allows a page no more
+    /// than one audit's connections at once).
+    fn open_facts_connection(&mut self, active: usize) {
+        if !self.facts_wanted || self.facts_connection || self.tls_required || !self.schedule.has_room(active) {
             return;
         }
         if !self.schedule.one_more(self.conns.len()) {
+            self.facts_wanted = false;
             return;
         }
         self.facts_connection = true;
@@ -998,6 +1003,8 @@ impl Session {
             let Some(chunk) = self.schedule.next_group() else { break };
             self.assign(id, chunk);
         }
+        let active = self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting).count();
+        self.open_facts_connection(active);
         loop {
             let active = self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting).count();
             match self.schedule.opening(self.conns.len(), active) {

@@ -29,22 +29,39 @@ pub struct WsQuery {
     /// right after [`BridgeEvent::Connected`].
     #[serde(default)]
     pub implicit_tls: bool,
+    /// The name TLS checks the server's certificate against (and sends in
+    /// SNI): the host the user asked for, when `host` is the address a
+    /// later connection is pinned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_name: Option<String>,
 }
 
 impl WsQuery {
     /// `/ws?host=…&port=…`, the host percent-encoded.
     pub fn to_path(&self) -> String {
-        let mut host = String::with_capacity(self.host.len());
-        for b in self.host.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                host.push(char::from(b));
-            } else {
-                host.push_str(&format!("%{b:02X}"));
-            }
+        let mut path = format!("{WS_PATH}?host={}&port={}", percent_encode(&self.host), self.port);
+        if self.implicit_tls {
+            path.push_str("&implicit_tls=true");
         }
-        let tls = if self.implicit_tls { "&implicit_tls=true" } else { "" };
-        format!("{WS_PATH}?host={host}&port={}{tls}", self.port)
+        if let Some(name) = &self.tls_name {
+            path.push_str(&format!("&tls_name={}", percent_encode(name)));
+        }
+        path
     }
+}
+
+/// Every byte but letters, digits and `-._~` as `%XX` (RFC 3986's unreserved
+/// characters stay as they are).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A text frame from the bridge.
@@ -363,13 +380,18 @@ mod tests {
     #[test]
     fn query_reads_and_writes() {
         let query: WsQuery = serde_json::from_str(r#"{"host":"mx.example.org","port":587}"#).unwrap();
-        assert_eq!(query, WsQuery { host: "mx.example.org".into(), port: 587, implicit_tls: false });
+        assert_eq!(query, WsQuery { host: "mx.example.org".into(), port: 587, implicit_tls: false, tls_name: None });
         assert_eq!(query.to_path(), "/ws?host=mx.example.org&port=587");
-        let v6 = WsQuery { host: "[2001:db8::1]".into(), port: 25, implicit_tls: false };
+        let v6 = WsQuery { host: "[2001:db8::1]".into(), port: 25, implicit_tls: false, tls_name: None };
         assert_eq!(v6.to_path(), "/ws?host=%5B2001%3Adb8%3A%3A1%5D&port=25");
-        let odd = WsQuery { host: "a b&port=1é".into(), port: 25, implicit_tls: false };
+        let odd = WsQuery { host: "a b&port=1é".into(), port: 25, implicit_tls: false, tls_name: None };
         assert_eq!(odd.to_path(), "/ws?host=a%20b%26port%3D1%C3%A9&port=25");
-        let tls = WsQuery { host: "mx.example.org".into(), port: 465, implicit_tls: true };
-        assert_eq!(tls.to_path(), "/ws?host=mx.example.org&port=465&implicit_tls=true");
+        let tls = WsQuery {
+            host: "192.0.2.1".into(),
+            port: 465,
+            implicit_tls: true,
+            tls_name: Some("mx.example.org".into()),
+        };
+        assert_eq!(tls.to_path(), "/ws?host=192.0.2.1&port=465&implicit_tls=true&tls_name=mx.example.org");
     }
 }

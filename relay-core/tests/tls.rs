@@ -86,6 +86,12 @@ fn a_server_that_offers_tls_has_its_facts_read_on_a_connection_of_their_own() {
         assert!(!starttls_sent(&run, i), "connection {i}");
     }
     assert!(plain.report.tls.is_none() && (0..plain.conns.len()).all(|i| !starttls_sent(&plain, i)));
+    // It waits for a free place: a bridge lets a page have one audit's
+    // connections at once, no more.
+    let intervals: Vec<_> =
+        run.conns.iter().filter_map(|c| Some((c.connected_at?, c.closed_by_client.or(c.closed_by_server)?))).collect();
+    let peak = intervals.iter().map(|&(at, _)| intervals.iter().filter(|&&(a, b)| a <= at && at < b).count()).max();
+    assert!(peak <= Some(Config::default().parallel_connections), "{peak:?} connections open at once");
 }
 
 #[test]

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use relay_core::{BridgeEvent, Config, ConnectionId, Event, Report, Session};
+use relay_core::wire::WsQuery;
+use relay_core::{BridgeEvent, Config, ConnectionId, Event, Report, Session, TlsFailure};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -32,7 +33,13 @@ pub struct WsSession {
 impl WsSession {
     /// Opens `/ws?host=HOST&port=PORT` on the bridge, sending `origin`.
     pub async fn open(bridge: SocketAddr, host: &str, port: u16, origin: Option<&str>) -> WsSession {
-        let url = format!("ws://{bridge}/ws?host={}&port={port}", percent_encode(host));
+        let query = WsQuery { host: host.into(), port, implicit_tls: false, tls_name: None };
+        WsSession::open_query(bridge, &query, origin).await
+    }
+
+    /// Opens `/ws` with every field of the page's query.
+    pub async fn open_query(bridge: SocketAddr, query: &WsQuery, origin: Option<&str>) -> WsSession {
+        let url = format!("ws://{bridge}{}", query.to_path());
         let mut request = url.into_client_request().expect("request");
         if let Some(origin) = origin {
             request.headers_mut().insert("origin", origin.parse().expect("origin header"));
@@ -104,16 +111,6 @@ impl WsSession {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Runs a whole relay audit of `host:port` through the bridge, one websocket
 /// per connection the session asks for, as the page does.
 pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, config: Config) -> Report {
@@ -134,13 +131,18 @@ pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, conf
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Connect(id) => {
-                    let target = address.clone().unwrap_or_else(|| host.to_string());
+                    let query = WsQuery {
+                        host: address.clone().unwrap_or_else(|| host.to_string()),
+                        port,
+                        implicit_tls: session.config().implicit_tls,
+                        tls_name: address.as_ref().map(|_| host.to_string()),
+                    };
                     let (wtx, mut wrx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
                     writers.insert(id, wtx);
                     let tx = tx.clone();
                     let origin = origin.to_string();
                     tasks.push(tokio::spawn(async move {
-                        let mut ws = WsSession::open(bridge, &target, port, Some(&origin)).await;
+                        let mut ws = WsSession::open_query(bridge, &query, Some(&origin)).await;
                         loop {
                             tokio::select! {
                                 frame = ws.next(Duration::from_secs(3600)) => {
@@ -177,6 +179,9 @@ pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, conf
                     }
                     Frame::Event(BridgeEvent::Error { message, .. }) => session.handle_connect_failed(id, &message, now),
                     Frame::Event(BridgeEvent::Closed { .. }) | Frame::Closed => session.handle_closed(id, now),
+                    // The bridge speaks TLS with the server on its own.
+                    Frame::Event(BridgeEvent::TlsEstablished { facts }) => session.handle_tls(id, Ok(facts), now),
+                    Frame::Event(BridgeEvent::TlsFailed { reason }) => session.handle_tls(id, Err(TlsFailure { reason }), now),
                     Frame::Event(_) => {}
                     Frame::Bytes(b) => session.handle_input(id, &b, now),
                 }

@@ -1,6 +1,7 @@
-//! The form: server, port, and an "advanced" fold for the outside domains
-//! and the bridge's address.
+//! The form: server, port, and an "advanced" fold for the outside domains,
+//! when to use TLS, and the bridge's address.
 
+use relay_core::TlsMode;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -11,6 +12,8 @@ pub struct FormValues {
     pub port: u16,
     pub from_domain: String,
     pub to_domain: String,
+    /// When the audit moves into TLS (the bridge speaks it, never the page).
+    pub tls: TlsMode,
     pub bridge: String,
 }
 
@@ -27,6 +30,12 @@ pub struct Props {
 /// Ports offered to people; a permalink may carry another (the lab's).
 const PORTS: [(u16, &str); 3] =
     [(25, "25: mail exchange (MX)"), (587, "587: submission"), (465, "465: submission over TLS")];
+
+const TLS_CHOICES: [(TlsMode, &str); 3] = [
+    (TlsMode::Auto, "When the server demands it (and read its TLS facts)"),
+    (TlsMode::Always, "Always, before the first sender"),
+    (TlsMode::Never, "Never: plain text only"),
+];
 
 #[function_component(TargetForm)]
 pub fn target_form(props: &Props) -> Html {
@@ -47,6 +56,16 @@ pub fn target_form(props: &Props) -> Html {
             let select: HtmlSelectElement = e.target_unchecked_into();
             if let Ok(port) = select.value().parse() {
                 on_change.emit(FormValues { port, ..values.clone() });
+            }
+        })
+    };
+    let on_tls = {
+        let values = props.values.clone();
+        let on_change = props.on_change.clone();
+        Callback::from(move |e: Event| {
+            let select: HtmlSelectElement = e.target_unchecked_into();
+            if let Ok(tls) = select.value().parse() {
+                on_change.emit(FormValues { tls, ..values.clone() });
             }
         })
     };
@@ -97,6 +116,17 @@ pub fn target_form(props: &Props) -> Html {
                         <input id="to-domain" type="text" spellcheck="false" value={v.to_domain.clone()}
                             oninput={field(|f, s| f.to_domain = s.trim().to_string())} />
                     </div>
+                </div>
+                <div class="field">
+                    <label for="tls">{ "TLS" }</label>
+                    <select id="tls" name="tls" onchange={on_tls} aria-describedby="tls-help">
+                        { for TLS_CHOICES.iter().map(|(mode, label)| html! {
+                            <option value={mode.as_str()} selected={*mode == v.tls}>{ *label }</option>
+                        }) }
+                    </select>
+                    <p id="tls-help" class="help">
+                        { "The bridge speaks TLS with the server itself, so it still reads every command this page sends. Port 465 is TLS from the first byte." }
+                    </p>
                 </div>
                 <div class="field">
                     <label for="bridge-url">{ "Bridge" }</label>

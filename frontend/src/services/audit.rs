@@ -11,6 +11,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use gloo_timers::callback::Timeout;
+use relay_core::wire::WsQuery;
 use relay_core::{BridgeEvent, Config, ConnectionId, Event, Session};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -128,13 +129,15 @@ impl Driver {
     }
 
     fn open_socket(&mut self, id: ConnectionId, me: Weak<RefCell<Driver>>) {
-        let host = self.address.clone().unwrap_or_else(|| self.target.host.clone());
-        let url = format!(
-            "{}/ws?host={}&port={}",
-            self.bridge_ws.trim_end_matches('/'),
-            js_sys::encode_uri_component(&host),
-            self.target.port
-        );
+        // Later connections go to the address the first one reached; TLS
+        // still checks the certificate against the name asked for.
+        let query = WsQuery {
+            host: self.address.clone().unwrap_or_else(|| self.target.host.clone()),
+            port: self.target.port,
+            implicit_tls: self.session.config().implicit_tls,
+            tls_name: self.address.as_ref().map(|_| self.target.host.clone()),
+        };
+        let url = format!("{}{}", self.bridge_ws.trim_end_matches('/'), query.to_path());
         let ws = match WebSocket::new(&url) {
             Ok(ws) => ws,
             Err(_) => {

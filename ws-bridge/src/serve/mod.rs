@@ -31,6 +31,7 @@ pub mod lab;
 pub mod limits;
 pub mod metrics;
 pub mod policy;
+pub mod replies;
 pub mod ws;
 
 #[derive(Args, Debug)]

@@ -9,6 +9,12 @@
 //! While pumping, binary frames from the page pass through relay-core's
 //! [`Guard`] before a byte reaches the server; what the server sends goes
 //! back as binary frames.
+//!
+//! TLS is the bridge's own: when the server answers the page's STARTTLS with
+//! 220, the bridge does the handshake itself and tells the page what it saw
+//! ([`BridgeEvent::TlsEstablished`]); the page goes on in plain text, so the
+//! guard still reads every line. With `implicit_tls=true` (port 465) the
+//! bridge connects with TLS from the first byte.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -18,12 +24,15 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use relay_core::{BridgeEvent, Decision, ErrorCode, Guard};
+use std::time::Duration;
+
+use relay_core::{BridgeEvent, Decision, ErrorCode, Guard, TlsFacts, TlsFailure};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::serve::app::App;
 use crate::serve::destination::{self, Connection, DestinationError};
+use crate::serve::replies::ReplyCounter;
+use crate::tls::Stream;
 
 /// The query string, kept loose so that a missing or bad field is answered
 /// with a sentence instead of axum's plain-text 400.
@@ -31,6 +40,10 @@ use crate::serve::destination::{self, Connection, DestinationError};
 pub struct WsParams {
     host: Option<String>,
     port: Option<String>,
+    /// `true`: TLS from the first byte (port 465).
+    implicit_tls: Option<String>,
+    /// The name to check the certificate against, when `host` is an address.
+    tls_name: Option<String>,
 }
 
 pub async fn upgrade(
@@ -101,6 +114,10 @@ impl Session {
 
     async fn connect_and_pump(&mut self, params: WsParams) -> Outcome {
         let app = Arc::clone(&self.app);
+        let implicit_tls = params.implicit_tls.as_deref() == Some("true");
+        // A name only: it goes in SNI and is what the certificate must name;
+        // the connection itself goes to the checked address whatever it says.
+        let tls_name = params.tls_name.clone().filter(|n| relay_core::config::is_domain(n));
         let connection = match connect(&app, params).await {
             Ok(c) => c,
             Err(e) => {
@@ -111,7 +128,7 @@ impl Session {
         let (connection, host, resolved) = connection;
         self.destination = Some(connection.peer);
         let connected = BridgeEvent::Connected {
-            host,
+            host: host.clone(),
             address: connection.peer.ip().to_string(),
             port: connection.peer.port(),
             resolved: resolved.iter().map(IpAddr::to_string).collect(),
@@ -122,84 +139,165 @@ impl Session {
         }
         // The place under the destination's limits is held until the pump ends.
         let _permit = connection.permit;
-        self.pump(connection.stream).await
+        let mut stream = Stream::Plain(connection.stream);
+        let lifetime_ends = tokio::time::Instant::now() + app.limits.config.session_lifetime;
+        let name = tls_name.unwrap_or_else(|| host.trim_start_matches('[').trim_end_matches(']').to_string());
+        if implicit_tls {
+            if let Err(outcome) = self.start_tls(&mut stream, &name, lifetime_ends, Stream::start_implicit).await {
+                return outcome;
+            }
+        }
+        self.pump(stream, &name, lifetime_ends).await
     }
 
-    /// Carries bytes both ways until one side ends or a limit is reached.
-    async fn pump(&mut self, stream: TcpStream) -> Outcome {
+    /// Moves `stream` into TLS (`start` says how) and tells the page what
+    /// came of it; a failure ends the session, the page told why.
+    async fn start_tls<'a, F, Fut>(
+        &mut self,
+        stream: &'a mut Stream,
+        host: &'a str,
+        lifetime_ends: tokio::time::Instant,
+        start: F,
+    ) -> Result<(), Outcome>
+    where
+        F: FnOnce(&'a mut Stream, &'a str, Duration) -> Fut,
+        Fut: std::future::Future<Output = Result<TlsFacts, TlsFailure>> + 'a,
+    {
+        // The handshake counts against the session's time, and a server that
+        // stalls it gets no longer than any reply.
+        let left = lifetime_ends.saturating_duration_since(tokio::time::Instant::now());
+        let timeout = self.app.reply_timeout.min(left).max(Duration::from_millis(1));
+        let event = match start(stream, host, timeout).await {
+            Ok(facts) => BridgeEvent::TlsEstablished { facts },
+            Err(failure) => {
+                tracing::debug!(client = %self.client, reason = %failure.reason, "TLS failed");
+                let _ = self.send_event(&BridgeEvent::TlsFailed { reason: failure.reason }).await;
+                return Err(Outcome { code: "tls_failed", event: None });
+            }
+        };
+        match self.send_event(&event).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Outcome { code: "page_closed", event: None }),
+        }
+    }
+
+    /// Carries bytes both ways until one side ends or a limit is reached;
+    /// moves into TLS when the server says 220 to the page's STARTTLS.
+    async fn pump(&mut self, mut stream: Stream, host: &str, lifetime_ends: tokio::time::Instant) -> Outcome {
         let app = Arc::clone(&self.app);
         let cfg = &app.limits.config;
-        let (mut server_rx, mut server_tx) = stream.into_split();
         let mut guard = Guard::new(app.guard_limits);
+        let mut replies = ReplyCounter::default();
+        // The number of the server's reply that answers STARTTLS, while it
+        // has not come yet.
+        let mut starttls_reply: Option<u32> = None;
         let mut shutdown = app.shutdown.clone();
-        let lifetime_ends = tokio::time::Instant::now() + cfg.session_lifetime;
         let mut idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
         let mut buf = vec![0u8; 4 * 1024];
         if *shutdown.borrow() {
             return Outcome::close(ErrorCode::ShuttingDown);
         }
         loop {
-            tokio::select! {
-                // Shutdown first: on SIGTERM the lab's servers close too, and
-                // the page should hear why, not just that the server left.
-                biased;
-                _ = shutdown.changed() => return Outcome::close(ErrorCode::ShuttingDown),
-                message = self.socket.recv() => {
-                    let data = match message {
-                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Outcome { code: "page_closed", event: None },
-                        Some(Ok(Message::Binary(data))) => data,
-                        // Text, ping and pong carry nothing for the server,
-                        // and do not keep the session alive either: only
-                        // SMTP bytes do.
-                        Some(Ok(_)) => continue,
-                    };
-                    if !data.is_empty() {
-                        idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
-                    }
-                    if data.len() > cfg.max_frame {
-                        return Outcome::close(ErrorCode::FrameTooLarge);
-                    }
-                    self.bytes_up += data.len() as u64;
-                    if self.bytes_up > cfg.max_bytes_up {
-                        return Outcome::close(ErrorCode::ByteLimit);
-                    }
-                    for decision in guard.push(&data) {
-                        match decision {
-                            Decision::Forward(bytes) => {
-                                if server_tx.write_all(&bytes).await.is_err() {
-                                    return Outcome::close(ErrorCode::ServerClosed);
+            let (mut server_rx, mut server_tx) = tokio::io::split(stream);
+            // Pumps until TLS is to start (the reply to STARTTLS was 2xx), or
+            // the session ends.
+            let ended: Option<Outcome> = loop {
+                tokio::select! {
+                    // Shutdown first: on SIGTERM the lab's servers close too, and
+                    // the page should hear why, not just that the server left.
+                    biased;
+                    _ = shutdown.changed() => break Some(Outcome::close(ErrorCode::ShuttingDown)),
+                    message = self.socket.recv() => {
+                        let data = match message {
+                            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break Some(Outcome { code: "page_closed", event: None }),
+                            Some(Ok(Message::Binary(data))) => data,
+                            // Text, ping and pong carry nothing for the server,
+                            // and do not keep the session alive either: only
+                            // SMTP bytes do.
+                            Some(Ok(_)) => continue,
+                        };
+                        if !data.is_empty() {
+                            idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
+                        }
+                        if data.len() > cfg.max_frame {
+                            break Some(Outcome::close(ErrorCode::FrameTooLarge));
+                        }
+                        self.bytes_up += data.len() as u64;
+                        if self.bytes_up > cfg.max_bytes_up {
+                            break Some(Outcome::close(ErrorCode::ByteLimit));
+                        }
+                        let mut stop = None;
+                        for decision in guard.push(&data) {
+                            match decision {
+                                Decision::Forward(bytes) => {
+                                    if server_tx.write_all(&bytes).await.is_err() {
+                                        stop = Some(Outcome::close(ErrorCode::ServerClosed));
+                                        break;
+                                    }
                                 }
-                            }
-                            Decision::Refuse(refusal) => {
-                                app.metrics.refused(refusal.code());
-                                if self.send_event(&BridgeEvent::refused(&refusal)).await.is_err() {
-                                    return Outcome { code: "page_closed", event: None };
+                                Decision::StartTls(bytes) => {
+                                    if server_tx.write_all(&bytes).await.is_err() {
+                                        stop = Some(Outcome::close(ErrorCode::ServerClosed));
+                                        break;
+                                    }
+                                    // The banner is reply 1, then one per line forwarded.
+                                    starttls_reply = Some(1 + guard.forwarded());
                                 }
-                            }
-                            Decision::Close(refusal) => {
-                                return Outcome { code: refusal.code(), event: Some(BridgeEvent::closed_by_guard(&refusal)) };
+                                Decision::Refuse(refusal) => {
+                                    app.metrics.refused(refusal.code());
+                                    if self.send_event(&BridgeEvent::refused(&refusal)).await.is_err() {
+                                        stop = Some(Outcome { code: "page_closed", event: None });
+                                        break;
+                                    }
+                                }
+                                Decision::Close(refusal) => {
+                                    stop = Some(Outcome { code: refusal.code(), event: Some(BridgeEvent::closed_by_guard(&refusal)) });
+                                    break;
+                                }
                             }
                         }
+                        if stop.is_some() {
+                            break stop;
+                        }
                     }
+                    read = server_rx.read(&mut buf) => {
+                        idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
+                        let n = match read {
+                            Ok(0) | Err(_) if *shutdown.borrow() => break Some(Outcome::close(ErrorCode::ShuttingDown)),
+                            Ok(0) | Err(_) => break Some(Outcome::close(ErrorCode::ServerClosed)),
+                            Ok(n) => n,
+                        };
+                        self.bytes_down += n as u64;
+                        if self.bytes_down > cfg.max_bytes_down {
+                            break Some(Outcome::close(ErrorCode::ByteLimit));
+                        }
+                        let answer = replies.push(&buf[..n]).into_iter().find(|end| Some(end.number) == starttls_reply);
+                        // Up to the end of STARTTLS's answer, and not a byte
+                        // more: what follows it in plain text is dropped.
+                        let upto = answer.map_or(n, |a| a.offset);
+                        if self.socket.send(Message::Binary(buf[..upto].to_vec().into())).await.is_err() {
+                            break Some(Outcome { code: "page_closed", event: None });
+                        }
+                        if let Some(answer) = answer {
+                            starttls_reply = None;
+                            if (200..300).contains(&answer.code) {
+                                break None;
+                            }
+                            guard.tls_refused();
+                        }
+                    }
+                    _ = tokio::time::sleep_until(idle_ends) => break Some(Outcome::close(ErrorCode::IdleTimeout)),
+                    _ = tokio::time::sleep_until(lifetime_ends) => break Some(Outcome::close(ErrorCode::SessionTooLong)),
                 }
-                read = server_rx.read(&mut buf) => {
-                    idle_ends = tokio::time::Instant::now() + cfg.idle_timeout;
-                    let n = match read {
-                        Ok(0) | Err(_) if *shutdown.borrow() => return Outcome::close(ErrorCode::ShuttingDown),
-                        Ok(0) | Err(_) => return Outcome::close(ErrorCode::ServerClosed),
-                        Ok(n) => n,
-                    };
-                    self.bytes_down += n as u64;
-                    if self.bytes_down > cfg.max_bytes_down {
-                        return Outcome::close(ErrorCode::ByteLimit);
-                    }
-                    if self.socket.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
-                        return Outcome { code: "page_closed", event: None };
-                    }
-                }
-                _ = tokio::time::sleep_until(idle_ends) => return Outcome::close(ErrorCode::IdleTimeout),
-                _ = tokio::time::sleep_until(lifetime_ends) => return Outcome::close(ErrorCode::SessionTooLong),
+            };
+            stream = server_rx.unsplit(server_tx);
+            if let Some(outcome) = ended {
+                return outcome;
             }
+            if let Err(outcome) = self.start_tls(&mut stream, host, lifetime_ends, Stream::start_tls).await {
+                return outcome;
+            }
+            guard.tls_started();
         }
     }
 
