@@ -49,26 +49,18 @@ pub fn target_form(props: &Props) -> Html {
             on_change.emit(next);
         })
     };
-    let on_port = {
+    let choice = |apply: fn(&mut FormValues, &str)| {
         let values = props.values.clone();
         let on_change = props.on_change.clone();
         Callback::from(move |e: Event| {
             let select: HtmlSelectElement = e.target_unchecked_into();
-            if let Ok(port) = select.value().parse() {
-                on_change.emit(FormValues { port, ..values.clone() });
-            }
+            let mut next = values.clone();
+            apply(&mut next, &select.value());
+            on_change.emit(next);
         })
     };
-    let on_tls = {
-        let values = props.values.clone();
-        let on_change = props.on_change.clone();
-        Callback::from(move |e: Event| {
-            let select: HtmlSelectElement = e.target_unchecked_into();
-            if let Ok(tls) = select.value().parse() {
-                on_change.emit(FormValues { tls, ..values.clone() });
-            }
-        })
-    };
+    let on_port = choice(|f, v| f.port = v.parse().unwrap_or(f.port));
+    let on_tls = choice(|f, v| f.tls = v.parse().unwrap_or(f.tls));
     let on_submit = {
         let on_run = props.on_run.clone();
         Callback::from(move |e: SubmitEvent| {
