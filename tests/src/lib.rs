@@ -14,4 +14,5 @@ pub mod opensmtpd;
 pub mod postfix;
 pub mod redis;
 pub mod sink;
+pub mod starttls;
 pub mod ws;

@@ -32,3 +32,19 @@ pub fn wait_for_banner(addr: SocketAddr, within: Duration) -> Result<String, Str
     }
     Err(format!("no SMTP banner on {addr} within {within:?}: {last}"))
 }
+
+/// Waits until something accepts connections on `addr`, or returns why not
+/// after `within` (for servers that say nothing first, such as TLS from the
+/// first byte).
+pub fn wait_for_port(addr: SocketAddr, within: Duration) -> Result<(), String> {
+    let until = Instant::now() + within;
+    let mut last = String::from("never tried");
+    while Instant::now() < until {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("nothing accepts connections on {addr} within {within:?}: {last}"))
+}

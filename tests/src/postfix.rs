@@ -5,6 +5,10 @@
 //!
 //! Needs Debian's `postfix` package (scripts/setup test installs it) and root,
 //! as `postfix start` does.
+//!
+//! Listeners may speak TLS ([`Postfix::start_tls`]): STARTTLS offered or
+//! required, or TLS from the first byte (`smtpd_tls_wrappermode`), each with
+//! a certificate made by the test (see [`crate::certs`]).
 
 use std::fs;
 use std::net::SocketAddr;
@@ -12,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::net::{free_port, wait_for_banner};
+use crate::certs::Cert;
+use crate::net::{free_port, wait_for_banner, wait_for_port};
 
 /// How one listener treats relaying from 127.0.0.1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +44,42 @@ impl Policy {
     }
 }
 
+/// How one listener speaks TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls {
+    /// No TLS: STARTTLS is not offered.
+    Off,
+    /// STARTTLS offered, not required (`smtpd_tls_security_level = may`).
+    Offered,
+    /// STARTTLS required before MAIL (`encrypt`): `530 5.7.0 Must issue a
+    /// STARTTLS command first`.
+    Required,
+    /// TLS from the first byte, as on port 465 (`smtpd_tls_wrappermode = yes`).
+    Implicit,
+}
+
+/// One listener of [`Postfix::start_tls`]: its relay policy, its TLS and
+/// the certificate it presents.
+pub struct TlsListener<'a> {
+    pub policy: Policy,
+    pub tls: Tls,
+    pub cert: &'a Cert,
+}
+
+/// Stands for the instance's configuration directory in [`Listen::options`]
+/// (unknown until it starts).
+const CONF: &str = "@CONF@";
+
+/// A listener as master.cf gets it.
+struct Listen {
+    policy: Policy,
+    addr: SocketAddr,
+    /// More `-o` options (TLS); [`CONF`] stands for the configuration directory.
+    options: String,
+    /// Speaks TLS from the first byte: no plain banner to wait for.
+    implicit: bool,
+}
+
 /// A running Postfix; stopped and removed when dropped.
 pub struct Postfix {
     dir: PathBuf,
@@ -60,7 +101,55 @@ impl Postfix {
     /// Starts one instance with the given listeners (loopback addresses
     /// only) and extra `main.cf` lines.
     pub fn start_on(listeners: &[(Policy, SocketAddr)], extra_main_cf: &[&str]) -> Postfix {
-        assert!(listeners.iter().all(|(_, a)| a.ip().is_loopback()), "Postfix fixtures listen on loopback only");
+        let listens: Vec<Listen> = listeners
+            .iter()
+            .map(|&(policy, addr)| Listen { policy, addr, options: String::new(), implicit: false })
+            .collect();
+        Self::start_listening(listens, extra_main_cf, &[])
+    }
+
+    /// Starts one instance with a listener for each of `listeners`, each on
+    /// a free port of 127.0.0.1, in that order ([`Postfix::listener`]); each
+    /// presents its own certificate (key and chain in one file, as
+    /// `smtpd_tls_chain_files` reads them, so that any key type works).
+    pub fn start_tls(listeners: &[TlsListener<'_>]) -> Postfix {
+        let mut files = Vec::new();
+        let listens: Vec<Listen> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let name = format!("tls-{i}.pem");
+                files.push((name.clone(), format!("{}{}", l.cert.key_pem, l.cert.chain_pem)));
+                let level = match l.tls {
+                    Tls::Off => "none",
+                    Tls::Offered => "may",
+                    Tls::Required | Tls::Implicit => "encrypt",
+                };
+                // Log level 1: "TLS connection established", for the tests to read.
+                let mut options = format!(" -o smtpd_tls_security_level={level} -o smtpd_tls_loglevel=1");
+                if l.tls != Tls::Off {
+                    options.push_str(&format!(" -o smtpd_tls_chain_files={CONF}/{name}"));
+                }
+                if l.tls == Tls::Implicit {
+                    options.push_str(" -o smtpd_tls_wrappermode=yes");
+                }
+                let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                Listen { policy: l.policy, addr, options, implicit: l.tls == Tls::Implicit }
+            })
+            .collect();
+        Self::start_listening(listens, &[], &files)
+    }
+
+    /// The `index`-th listener of [`Postfix::start_tls`] (or of any start, in
+    /// the order given).
+    pub fn listener(&self, index: usize) -> SocketAddr {
+        self.listeners[index].1
+    }
+
+    /// Starts one instance; `files` are written into its configuration
+    /// directory first (names, contents), readable by root only.
+    fn start_listening(listens: Vec<Listen>, extra_main_cf: &[&str], files: &[(String, String)]) -> Postfix {
+        assert!(listens.iter().all(|l| l.addr.ip().is_loopback()), "Postfix fixtures listen on loopback only");
         assert!(
             Path::new("/usr/sbin/postfix").exists(),
             "Postfix is not installed: run scripts/setup test (it installs Debian's postfix package)"
@@ -101,6 +190,15 @@ impl Postfix {
              # A real server delivers, so the lab does not wait.\n\
              in_flow_delay = 0\n"
         );
+        for (name, contents) in files {
+            let path = dir.join("conf").join(name);
+            fs::write(&path, contents).expect("write a TLS file");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod a TLS file");
+            }
+        }
         for line in extra_main_cf {
             main_cf.push_str(line);
             main_cf.push('\n');
@@ -116,10 +214,11 @@ impl Postfix {
             .collect::<Vec<_>>()
             .join("\n");
         master.push('\n');
-        for &(policy, addr) in listeners {
-            master.push_str(&format!("{addr} inet n - n - - smtpd {}\n", policy.master_options()));
+        for l in &listens {
+            let options = l.options.replace(CONF, &format!("{d}/conf"));
+            master.push_str(&format!("{} inet n - n - - smtpd {}{options}\n", l.addr, l.policy.master_options()));
         }
-        let listeners = listeners.to_vec();
+        let listeners: Vec<(Policy, SocketAddr)> = listens.iter().map(|l| (l.policy, l.addr)).collect();
         fs::write(dir.join("conf/master.cf"), master).expect("write master.cf");
 
         let out = Command::new("postfix").arg("-c").arg(dir.join("conf")).arg("start").output().expect("run postfix");
@@ -131,8 +230,15 @@ impl Postfix {
             String::from_utf8_lossy(&out.stderr),
             postfix.log()
         );
-        for &(_, addr) in &postfix.listeners {
-            if let Err(e) = wait_for_banner(addr, Duration::from_secs(20)) {
+        for l in &listens {
+            // TLS from the first byte has no plain banner: it is up once it
+            // accepts connections.
+            let ready = if l.implicit {
+                wait_for_port(l.addr, Duration::from_secs(20))
+            } else {
+                wait_for_banner(l.addr, Duration::from_secs(20)).map(|_| ())
+            };
+            if let Err(e) = ready {
                 panic!("{e}\nlog:\n{}", postfix.log());
             }
         }

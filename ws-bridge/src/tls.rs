@@ -272,10 +272,9 @@ fn trust_problem(
         Some(CertificateError::UnknownIssuer) if leaf.self_signed => {
             problems.push("it is signed by nobody Mozilla trusts (self-signed)".into())
         }
-        Some(CertificateError::UnknownIssuer) => problems.push(format!(
-            "it is signed by {}, which is not one of Mozilla's trusted roots and not signed by one (unknown issuer)",
-            leaf.issuer
-        )),
+        Some(CertificateError::UnknownIssuer) => {
+            problems.push(format!("it is signed by {}, an issuer Mozilla does not trust (unknown issuer)", leaf.issuer))
+        }
         Some(other) => problems.push(certificate_error(other)),
         None => {}
     }

@@ -115,6 +115,9 @@ pub fn summary(report: &Report, style: Style) -> String {
     if !facts.is_empty() {
         let _ = writeln!(out, "Server:  {}", facts.join(", "));
     }
+    if let Some(tls) = &report.tls {
+        out.push_str(&tls_lines(tls, style));
+    }
     let mut timing = vec![format!("{} probes in {:.1} ms", report.probes.len(), report.elapsed_ms)];
     if let Some(b) = report.timings.banner_ms {
         timing.push(format!("banner after {b:.1} ms"));
@@ -133,6 +136,44 @@ pub fn summary(report: &Report, style: Style) -> String {
             let _ = writeln!(out, "  - {a}");
         }
     }
+    out
+}
+
+/// The server's TLS as an administrator checks it: how it was reached, the
+/// protocol and cipher, the certificate (names, dates, issuer), the name
+/// checked and whether Mozilla's roots trust it; or why TLS failed.
+fn tls_lines(tls: &relay_core::TlsReport, style: Style) -> String {
+    let mut out = String::new();
+    let how = match (tls.how.as_str(), tls.required) {
+        ("implicit", _) => "TLS from the first byte",
+        (_, true) => "STARTTLS, required before MAIL",
+        _ => "STARTTLS, offered",
+    };
+    let Some(facts) = &tls.facts else {
+        let why = tls.failure.as_deref().unwrap_or("the handshake did not finish");
+        let _ = writeln!(out, "TLS:     {how}: {}", style.paint("33", &format!("failed: {why}")));
+        return out;
+    };
+    let _ = writeln!(out, "TLS:     {how}: {} with {}", facts.version, facts.cipher);
+    if let Some(leaf) = facts.leaf() {
+        let names = if leaf.names.is_empty() { String::new() } else { format!(" ({})", leaf.names.join(", ")) };
+        let _ = writeln!(out, "         certificate  {}{names}", leaf.subject);
+        let left = if leaf.days_left < 0 {
+            style.paint("31", &format!("expired {} days ago", -leaf.days_left))
+        } else {
+            format!("{} days left", leaf.days_left)
+        };
+        let _ = writeln!(out, "         valid        {} to {}, {left}", leaf.not_before, leaf.not_after);
+        let own = if leaf.self_signed { " (self-signed)" } else { "" };
+        let _ = writeln!(out, "         issued by    {}{own}", leaf.issuer);
+    }
+    let matches = if facts.name_matches { "the certificate names it" } else { "the certificate does not name it" };
+    let _ = writeln!(out, "         checked for  {}: {matches}", facts.checked_name);
+    let trust = match &facts.trust_problem {
+        None => style.paint("32", "yes, by Mozilla's roots"),
+        Some(problem) => style.paint("33", &format!("no: {problem}")),
+    };
+    let _ = writeln!(out, "         trusted      {trust}");
     out
 }
 
