@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Output};
 
 use relaycheck_tests::certs::{self, Cert, TestCa, Validity, CA_NAME};
+use relaycheck_tests::dns::{DnsRecord, DnsServer};
 use relaycheck_tests::postfix::{Policy, Postfix, Tls, TlsListener, HOSTNAME};
 use serde_json::Value;
 
@@ -195,4 +196,57 @@ fn bad_certificates_do_not_stop_the_audit_and_are_named() {
         let problem = facts["trust_problem"].as_str().unwrap();
         assert!(problem.contains(words), "listener {listener}: {problem}");
     }
+}
+
+/// A domain's MX host is checked by its name, not by the address it
+/// resolves to: the name is what a sending server asks the certificate for.
+#[test]
+fn the_mx_name_is_what_the_certificate_is_checked_for() {
+    let ca = TestCa::new();
+    let by_name = ca.leaf(&[HOSTNAME], Validity::Current);
+    let postfix = one(Policy::Closed, Tls::Offered, &by_name);
+    let dns = DnsServer::start([DnsRecord::mx("relaycheck.test", 10, HOSTNAME), DnsRecord::a(HOSTNAME, "127.0.0.1")]);
+    let port = postfix.listener(0).port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_ws-bridge"))
+        .args(["check", "relaycheck.test", "--port", &port, "--resolver", &dns.addr.to_string()])
+        .args(["--timeout", "10", "--json"])
+        .output()
+        .expect("run ws-bridge");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["verdict"], "closed", "{report:#}");
+    let target = &report["targets"][0];
+    assert_eq!(target["mx_host"], HOSTNAME, "{target:#}");
+    let facts = facts(target);
+    assert_eq!(facts["checked_name"], HOSTNAME);
+    assert_eq!(facts["name_matches"], true, "{facts:#}");
+    let problem = facts["trust_problem"].as_str().unwrap();
+    assert!(!problem.contains("it is for"), "{problem}");
+}
+
+#[test]
+fn tls_always_asks_every_probe_inside_tls() {
+    let ca = TestCa::new();
+    let postfix = one(Policy::Closed, Tls::Offered, &good(&ca));
+    let (code, report) = check_json(postfix.listener(0), &["--tls", "always"]);
+    assert_eq!(report["verdict"], "closed", "{:#}", report["reason"]);
+    assert_eq!(code, Some(0));
+    // Every connection that asked anything said STARTTLS first, and Postfix
+    // established TLS for each.
+    let transcript = report["transcript"].as_array().unwrap();
+    let mut asked = std::collections::BTreeMap::<u64, (bool, bool)>::new();
+    for line in transcript.iter().filter(|l| l["direction"] == "sent") {
+        let entry = asked.entry(line["connection"].as_u64().unwrap()).or_default();
+        let text = line["text"].as_str().unwrap();
+        if text == "STARTTLS" {
+            entry.0 = true;
+        }
+        if text.starts_with("MAIL FROM") && !entry.0 {
+            entry.1 = true;
+        }
+    }
+    assert!(!asked.is_empty());
+    assert!(asked.values().all(|&(_, plain_mail)| !plain_mail), "a MAIL FROM went in plain text: {asked:?}");
+    let established = postfix.log().matches("TLS connection established").count();
+    assert!(established >= asked.values().filter(|(tls, _)| *tls).count(), "{}", postfix.log());
 }
