@@ -766,6 +766,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn long_chains_and_many_names_are_described_within_bounds() {
+        let ca = TestCa::new();
+        let names: Vec<String> = (0..MAX_NAMES + 10).map(|i| format!("mx{i}.example.org")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut cert = ca.leaf(&names, Validity::Current);
+        // The CA's certificate sent again and again after the leaf.
+        let ca_der = cert.chain_der[1].clone();
+        cert.chain_der.extend(std::iter::repeat_n(ca_der, MAX_CHAIN + 4));
+        let facts = facts_from(&cert, "mx3.example.org").await;
+        assert_eq!(facts.chain.len(), MAX_CHAIN);
+        let leaf = &facts.chain[0];
+        assert_eq!(leaf.names.len(), MAX_NAMES + 1);
+        assert_eq!(leaf.names[MAX_NAMES], "… and 10 more");
+        assert!(facts.name_matches);
+    }
+
+    #[tokio::test]
     async fn a_self_signed_certificate_is_said_to_be_one() {
         let cert = certs::self_signed(&["mx.example.org"], Validity::Current);
         let facts = facts_from(&cert, "mx.example.org").await;

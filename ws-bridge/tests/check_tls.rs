@@ -130,6 +130,10 @@ fn starttls_offered_is_closed_and_its_facts_are_reported() {
     assert_eq!(chain[0]["not_after"], "2036-01-01");
     assert_eq!(chain[0]["self_signed"], false);
     assert!(chain[0]["days_left"].as_i64().unwrap() > 3000);
+    // Postfix saw the same protocol and cipher from its side.
+    let established =
+        format!("{} with cipher {}", facts["version"].as_str().unwrap(), facts["cipher"].as_str().unwrap());
+    assert!(postfix.log().contains(&established), "{established} not in\n{}", postfix.log());
     // The relay test itself ran in plain text, as the manual test does.
     assert!(probes(&report).iter().all(|p| p["verdict"] == "denied"));
 
