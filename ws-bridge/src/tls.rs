@@ -142,13 +142,17 @@ fn webpki() -> &'static Arc<WebPkiServerVerifier> {
 
 /// A client config whose verifier records the WebPKI verdict and never
 /// stops the handshake for it. One per handshake: each records its own.
+/// No session resumption: a resumed session shows no certificate, and every
+/// handshake must show the chain the server sends today.
 fn client_config(recorder: Arc<Recorder>) -> ClientConfig {
-    ClientConfig::builder_with_provider(provider())
+    let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports TLS 1.2 and 1.3")
         .dangerous()
         .with_custom_certificate_verifier(recorder)
-        .with_no_client_auth()
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    config
 }
 
 /// The verifier: WebPKI's verdict is written down, the handshake goes on.
