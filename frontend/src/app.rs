@@ -387,7 +387,7 @@ pub fn app() -> Html {
         Callback::from(move |_| {
             if let Some(report) = &state.report {
                 let name = format!("relaycheck-{}-{}.json", report.server.host, report.server.port);
-                let json = serde_json::to_string_pretty(&**report).unwrap_or_default();
+                let json = serde_json::to_string(&**report).unwrap_or_default();
                 browser::download(&name, "application/json", &json);
             }
         })

@@ -75,8 +75,10 @@ pub fn download(file_name: &str, mime: &str, text: &str) {
 /// Puts the finished report on `window.__relaycheckReport` as a plain JS
 /// object, for scripts and tests (the same schema as `check --json`).
 pub fn expose_report(report: &Report) {
-    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    if let (Some(window), Ok(value)) = (web_sys::window(), serde::Serialize::serialize(report, &serializer)) {
+    // Through JSON text, which the page writes for its download anyway: one
+    // serialiser of the report in the WASM, not two.
+    let value = serde_json::to_string(report).ok().and_then(|json| js_sys::JSON::parse(&json).ok());
+    if let (Some(window), Some(value)) = (web_sys::window(), value) {
         let _ = js_sys::Reflect::set(&window, &JsValue::from_str("__relaycheckReport"), &value);
     }
 }
