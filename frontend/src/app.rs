@@ -388,7 +388,7 @@ pub fn app() -> Html {
             if let Some(report) = &state.report {
                 let name = format!("relaycheck-{}-{}.json", report.server.host, report.server.port);
                 let json = serde_json::to_string(&**report).unwrap_or_default();
-                browser::download(&name, "application/json", &json);
+                browser::download(&name, "application/json", &browser::indent_json(&json));
             }
         })
     };

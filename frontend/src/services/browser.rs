@@ -72,6 +72,18 @@ pub fn download(file_name: &str, mime: &str, text: &str) {
     let _ = web_sys::Url::revoke_object_url(&url);
 }
 
+/// JSON text indented for people, by the browser's own JSON (a pretty
+/// printer in the WASM would cost more than the rest of the download).
+pub fn indent_json(json: &str) -> String {
+    js_sys::JSON::parse(json)
+        .ok()
+        .and_then(|value| {
+            js_sys::JSON::stringify_with_replacer_and_space(&value, &JsValue::NULL, &JsValue::from(2)).ok()
+        })
+        .and_then(|text| text.as_string())
+        .unwrap_or_else(|| json.to_string())
+}
+
 /// Puts the finished report on `window.__relaycheckReport` as a plain JS
 /// object, for scripts and tests (the same schema as `check --json`).
 pub fn expose_report(report: &Report) {
