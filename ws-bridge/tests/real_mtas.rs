@@ -26,7 +26,8 @@ use relaycheck_tests::bridge::{http_post_json, Bridge};
 use relaycheck_tests::exim::{self, Exim};
 use relaycheck_tests::hostile::{HostileServer, Script};
 use relaycheck_tests::opensmtpd::{self, OpenSmtpd};
-use relaycheck_tests::postfix::{self, Postfix};
+use relaycheck_tests::certs::{TestCa, Validity};
+use relaycheck_tests::postfix::{self, Postfix, Tls, TlsListener};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
@@ -39,6 +40,8 @@ struct Target {
     name: &'static str,
     addr: SocketAddr,
     verdict: &'static str,
+    /// The audit must have gone into TLS: facts in the report, a TLS step.
+    tls: bool,
 }
 
 /// What must hold of one report, whichever driver made it.
@@ -190,6 +193,14 @@ fn three_drivers_agree(targets: &[Target]) {
         assert_right(t, "the page", page);
         assert_eq!(outcomes(&api), outcomes(&cli), "{}: /api/check and check disagree", t.name);
         assert_eq!(outcomes(page), outcomes(&cli), "{}: the page and check disagree", t.name);
+        if t.tls {
+            for (driver, report) in [("check", &cli), ("/api/check", &api), ("the page", page)] {
+                let facts = &report["tls"]["facts"];
+                assert!(facts["version"].as_str().is_some_and(|v| v.starts_with("TLSv1.")), "{driver}: {report:#}");
+                let steps = report["steps"].as_array().expect("steps");
+                assert!(steps.iter().any(|s| s["kind"] == "tls"), "{}: {driver} drew no TLS step", t.name);
+            }
+        }
     }
 }
 
@@ -202,15 +213,31 @@ fn postfix_exim_and_hostile_servers_get_one_answer_from_every_driver() {
     // Hangs up without a word after its third RCPT on every connection.
     let three_rcpts = HostileServer::start(|_| Script::closed_relay().close_after(1 + 3 * 3));
     let targets = [
-        Target { name: "closed Postfix", addr: postfix.addr(postfix::Policy::Closed), verdict: "closed" },
-        Target { name: "stock Postfix (454)", addr: postfix.addr(postfix::Policy::Deferring), verdict: "closed" },
-        Target { name: "open Postfix", addr: postfix.addr(postfix::Policy::Open), verdict: "open" },
-        Target { name: "stock-like Exim", addr: exim_closed.addr, verdict: "closed" },
-        Target { name: "open Exim", addr: exim_open.addr, verdict: "open" },
-        Target { name: "catch-all Exim", addr: exim_catch_all.addr, verdict: "closed" },
-        Target { name: "silent hang-up after 3 RCPTs", addr: three_rcpts.addr(), verdict: "closed" },
+        Target { name: "closed Postfix", addr: postfix.addr(postfix::Policy::Closed), verdict: "closed", tls: false },
+        Target { name: "stock Postfix (454)", addr: postfix.addr(postfix::Policy::Deferring), verdict: "closed", tls: false },
+        Target { name: "open Postfix", addr: postfix.addr(postfix::Policy::Open), verdict: "open", tls: false },
+        Target { name: "stock-like Exim", addr: exim_closed.addr, verdict: "closed", tls: false },
+        Target { name: "open Exim", addr: exim_open.addr, verdict: "open", tls: false },
+        Target { name: "catch-all Exim", addr: exim_catch_all.addr, verdict: "closed", tls: false },
+        Target { name: "silent hang-up after 3 RCPTs", addr: three_rcpts.addr(), verdict: "closed", tls: false },
     ];
     three_drivers_agree(&targets);
+}
+
+#[test]
+fn postfix_behind_starttls_gets_one_answer_from_every_driver() {
+    // TLS spoken by check itself, by the bridge for /api/check, and by the
+    // bridge for the page (which says STARTTLS in plain text to it).
+    let ca = TestCa::new();
+    let cert = ca.leaf(&[postfix::HOSTNAME], Validity::Current);
+    let postfix = Postfix::start_tls(&[
+        TlsListener { policy: postfix::Policy::Open, tls: Tls::Required, cert: &cert },
+        TlsListener { policy: postfix::Policy::Closed, tls: Tls::Offered, cert: &cert },
+    ]);
+    three_drivers_agree(&[
+        Target { name: "open Postfix behind STARTTLS", addr: postfix.listener(0), verdict: "open", tls: true },
+        Target { name: "closed Postfix offering STARTTLS", addr: postfix.listener(1), verdict: "closed", tls: true },
+    ]);
 }
 
 #[test]
@@ -219,7 +246,7 @@ fn opensmtpd_gets_one_answer_from_every_driver() {
     // first, then open, each through all three drivers.
     for (policy, verdict) in [(opensmtpd::Policy::Closed, "closed"), (opensmtpd::Policy::Open, "open")] {
         let server = OpenSmtpd::start(policy);
-        three_drivers_agree(&[Target { name: "OpenSMTPD", addr: server.addr, verdict }]);
+        three_drivers_agree(&[Target { name: "OpenSMTPD", addr: server.addr, verdict, tls: false }]);
     }
 }
 
