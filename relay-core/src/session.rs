@@ -41,6 +41,10 @@ use crate::verdict::{self, Answer, Outcome, ProbeVerdict, Stage, Verdict};
 /// How long to wait for the 221 after QUIT; the verdict does not depend on it.
 const QUIT_GRACE: Duration = Duration::from_secs(2);
 
+/// The driver bounds a handshake by the reply timeout and says why in its
+/// own words; the session waits this much longer, as a backstop only.
+const TLS_GRACE: Duration = Duration::from_secs(2);
+
 /// Bytes for the driver to write on one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
@@ -427,7 +431,7 @@ impl Session {
                     self.lose(id, Loss::ConnectFailed(reason), None, true);
                 }
                 Some(Phase::Tls) => {
-                    let reason = format!("the TLS handshake did not finish within {secs:.0} s");
+                    let reason = format!("the server did not finish the TLS handshake within {secs:.0} s");
                     self.tls_failed(id, TlsFailure { reason }, None);
                 }
                 Some(_) => {
@@ -624,7 +628,7 @@ impl Session {
                 let limits = self.limits;
                 let conn = &mut self.conns[id.0 as usize];
                 conn.set_phase(Phase::Tls, now);
-                conn.deadline = Some(now + timeout);
+                conn.deadline = Some(now + timeout + TLS_GRACE);
                 conn.restart_parser(limits);
                 if self.tls.is_none() {
                     self.starttls_exchange = Some((line_of(&out.command), reply, sent_at));

@@ -81,8 +81,10 @@ pub enum Outcome {
     SenderRefused,
     /// STARTTLS or AUTH required (530 and kin).
     Blocked { at: Stage },
-    /// The server demands TLS, and TLS could not be started with it: the
-    /// handshake failed, or STARTTLS was refused; `reason` says how.
+    /// The probe was to go inside TLS (the server demands it, TLS was asked
+    /// for, or the port speaks it from the first byte), and TLS could not be
+    /// started: the handshake failed, or STARTTLS was refused; `reason` says
+    /// how.
     TlsFailed { reason: String },
     /// The server turned the whole connection away at the banner or greeting.
     Refused { at: Stage },
@@ -201,7 +203,7 @@ impl Outcome {
             Outcome::SenderRefused => format!("The server refused every sender we could use{said}, so the recipient was never tested."),
             Outcome::Blocked { .. } => format!("The server requires encryption (STARTTLS) or a login before it takes mail{said}, so relaying by strangers could not be tested in plain SMTP."),
             Outcome::TlsFailed { reason } => format!(
-                "The server demands TLS before it takes mail, and TLS could not be started with it: {}.",
+                "TLS could not be started with the server, so relaying could not be asked inside it: {}.",
                 reason.trim_end_matches('.')
             ),
             Outcome::Refused { at } => format!("The server turned the connection away {at}{said}; it will not talk to this checker."),

@@ -135,7 +135,7 @@ fn a_handshake_that_never_ends_times_out() {
     let config = Config { reply_timeout: secs(7), ..Config::default() };
     let run = run(config, |_| postfix().starttls(Ok(tls_facts("mx.example.org"))).requires_tls().stall_handshake());
     assert_eq!(run.report.verdict, Verdict::Blocked, "{}", run.report.reason);
-    assert!(run.report.reason.contains("did not finish within 7 s"), "{}", run.report.reason);
+    assert!(run.report.reason.contains("did not finish the TLS handshake within 7 s"), "{}", run.report.reason);
 }
 
 #[test]

@@ -23,10 +23,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use relaycheck_tests::bridge::{http_post_json, Bridge};
+use relaycheck_tests::certs::{TestCa, Validity};
 use relaycheck_tests::exim::{self, Exim};
 use relaycheck_tests::hostile::{HostileServer, Script};
 use relaycheck_tests::opensmtpd::{self, OpenSmtpd};
-use relaycheck_tests::certs::{TestCa, Validity};
 use relaycheck_tests::postfix::{self, Postfix, Tls, TlsListener};
 use serde_json::Value;
 
@@ -214,7 +214,12 @@ fn postfix_exim_and_hostile_servers_get_one_answer_from_every_driver() {
     let three_rcpts = HostileServer::start(|_| Script::closed_relay().close_after(1 + 3 * 3));
     let targets = [
         Target { name: "closed Postfix", addr: postfix.addr(postfix::Policy::Closed), verdict: "closed", tls: false },
-        Target { name: "stock Postfix (454)", addr: postfix.addr(postfix::Policy::Deferring), verdict: "closed", tls: false },
+        Target {
+            name: "stock Postfix (454)",
+            addr: postfix.addr(postfix::Policy::Deferring),
+            verdict: "closed",
+            tls: false,
+        },
         Target { name: "open Postfix", addr: postfix.addr(postfix::Policy::Open), verdict: "open", tls: false },
         Target { name: "stock-like Exim", addr: exim_closed.addr, verdict: "closed", tls: false },
         Target { name: "open Exim", addr: exim_open.addr, verdict: "open", tls: false },
