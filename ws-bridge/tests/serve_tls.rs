@@ -195,3 +195,35 @@ async fn a_handshake_that_goes_wrong_is_said_in_words_and_ends_the_session() {
         assert!(closed, "{then}: the session did not end");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_certificate_is_named_through_the_bridge_and_does_not_stop_the_audit() {
+    let ca = TestCa::new();
+    let expired = ca.leaf(&["mx.relaycheck.test", "127.0.0.1"], Validity::Expired);
+    let other = ca.leaf(&["other.example"], Validity::Current);
+    let own = relaycheck_tests::certs::self_signed(&["mx.relaycheck.test", "127.0.0.1"], Validity::Current);
+    let postfix = Postfix::start_tls(&[
+        TlsListener { policy: Policy::Closed, tls: Tls::Offered, cert: &expired },
+        TlsListener { policy: Policy::Closed, tls: Tls::Offered, cert: &other },
+        TlsListener { policy: Policy::Open, tls: Tls::Required, cert: &own },
+    ]);
+    let args = allow(&postfix);
+    let bridge = Bridge::spawn(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    for (listener, verdict, words) in [
+        (0, Verdict::Closed, "the certificate expired on 2021-01-01"),
+        (1, Verdict::Closed, "it is for other.example, not 127.0.0.1"),
+        (2, Verdict::Open, "it is signed by nobody Mozilla trusts (self-signed)"),
+    ] {
+        let port = postfix.listener(listener).port();
+        let report = audit(bridge.addr, &bridge.origin(), "127.0.0.1", port, Config::default()).await;
+        assert_eq!(report.verdict, verdict, "listener {listener}: {}", report.reason);
+        let facts = report.tls.as_ref().and_then(|t| t.facts.as_ref()).expect("facts");
+        let problem = facts.trust_problem.as_deref().unwrap_or_default();
+        assert!(problem.contains(words), "listener {listener}: {problem}");
+        assert!(
+            report.findings.iter().any(|f| f.id == "tls-certificate-untrusted" && f.text.contains(words)),
+            "listener {listener}: {:?}",
+            report.findings
+        );
+    }
+}
