@@ -289,6 +289,74 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// The answer to `GET /api/mx?domain=`: the domain's mail servers, in
+/// preference order, and which of them the bridge may audit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MxAnswer {
+    pub domain: String,
+    pub hosts: Vec<MxHostAnswer>,
+}
+
+/// One mail server of an [`MxAnswer`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MxHostAnswer {
+    pub preference: u16,
+    pub exchange: String,
+    /// No MX record: the domain's own address stands in (RFC 5321 §5.1).
+    pub implicit: bool,
+    pub addresses: Vec<MxAddressAnswer>,
+    /// Whether the bridge would audit it (every address allowed, not opted out).
+    pub allowed: bool,
+    /// Why its addresses could not be resolved, in words.
+    pub error: Option<String>,
+}
+
+/// One address of an [`MxHostAnswer`]; a denied address is never shown
+/// (`"hidden"`), only why it is denied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MxAddressAnswer {
+    pub address: String,
+    pub allowed: bool,
+    pub reason: Option<String>,
+}
+
+/// The answer to `GET /api/lab`: the built-in lab's servers, none without `--lab`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabAnswer {
+    pub lab: bool,
+    pub targets: Vec<LabTarget>,
+}
+
+/// One server of the built-in lab.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabTarget {
+    /// The lab server's name (`open-relay…`, `closed…`).
+    pub name: String,
+    /// What it is, in words.
+    pub label: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The body of every refused API request: `{"error":{"code","message"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: ApiErrorBody,
+}
+
+/// What an [`ApiError`] holds: a stable code and a sentence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { error: ApiErrorBody { code, message: message.into() } }
+    }
+}
+
 /// Library errors read as clauses ("the command … is not allowed"); events
 /// are shown to people as sentences.
 pub fn sentence(clause: &str) -> String {
@@ -368,6 +436,24 @@ impl<'de> Deserialize<'de> for ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_answers_read_back_as_written() {
+        let mx = r#"{"domain":"example.org","hosts":[{"addresses":[{"address":"192.0.2.1","allowed":true,"reason":null},{"address":"hidden","allowed":false,"reason":"Private."}],"allowed":false,"error":null,"exchange":"mx.example.org","implicit":false,"preference":10}]}"#;
+        let answer: MxAnswer = serde_json::from_str(mx).unwrap();
+        assert_eq!(answer.hosts[0].addresses[1].reason.as_deref(), Some("Private."));
+        let again: serde_json::Value = serde_json::to_value(&answer).unwrap();
+        assert_eq!(again, serde_json::from_str::<serde_json::Value>(mx).unwrap());
+        let error = ApiError::new(ErrorCode::BadRequest, "Give the domain.");
+        let text = serde_json::to_string(&error).unwrap();
+        assert_eq!(text, r#"{"error":{"code":"bad_request","message":"Give the domain."}}"#);
+        assert_eq!(serde_json::from_str::<ApiError>(&text).unwrap(), error);
+        let lab: LabAnswer = serde_json::from_str(
+            r#"{"lab":true,"targets":[{"name":"closed","label":"a closed server","host":"127.0.0.1","port":2525}]}"#,
+        )
+        .unwrap();
+        assert_eq!((lab.lab, lab.targets[0].port), (true, 2525));
+    }
 
     fn connected() -> BridgeEvent {
         BridgeEvent::Connected {

@@ -9,7 +9,9 @@ use relay_core::domain::summary::{DomainSummary, TargetSummary};
 use relay_core::Verdict;
 use yew::prelude::*;
 
+use crate::components::error_notice::ErrorNotice;
 use crate::components::step_panel::{human_ms, StepPanel};
+use crate::state::DomainView;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -134,5 +136,39 @@ pub fn domain_audit(props: &Props) -> Html {
                 }
             </section>
         </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct ReportProps {
+    pub view: Option<DomainView>,
+    pub on_download: Callback<()>,
+    pub on_copy: Callback<()>,
+    pub permalink: String,
+    pub notice: Option<String>,
+}
+
+/// A domain audit in any of its states: starting, filling in, done, failed.
+#[function_component(DomainReport)]
+pub fn domain_report(props: &ReportProps) -> Html {
+    match &props.view {
+        Some(DomainView::Starting(text)) => {
+            html! { <p class="help" role="status" data-testid="domain-progress">{ text }</p> }
+        }
+        Some(DomainView::Live(name, rows)) => html! { <DomainAudit domain={name.clone()} rows={rows.clone()} /> },
+        Some(DomainView::Done(answer)) => html! {
+            <DomainAudit domain={answer.1.domain.clone()} rows={Rc::new(answer.1.targets.clone())}
+                done={Rc::new(answer.1.clone())} on_download={props.on_download.clone()} on_copy={props.on_copy.clone()}
+                permalink={props.permalink.clone()} notice={props.notice.clone()} />
+        },
+        Some(DomainView::Failed(message, rows)) => html! {
+            <>
+                <ErrorNotice message={message.clone()} />
+                if let Some((name, rows)) = rows {
+                    <DomainAudit domain={name.clone()} rows={rows.clone()} />
+                }
+            </>
+        },
+        None => html! {},
     }
 }

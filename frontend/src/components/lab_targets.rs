@@ -2,11 +2,13 @@
 
 use yew::prelude::*;
 
-use crate::services::api::LabTarget;
+use std::rc::Rc;
+
+use relay_core::wire::LabTarget;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
-    pub targets: Vec<LabTarget>,
+    pub targets: Rc<Vec<LabTarget>>,
     pub disabled: bool,
     pub on_pick: Callback<LabTarget>,
 }

@@ -2,7 +2,6 @@
 //! through callbacks; none talks to the network.
 
 pub mod advice;
-pub mod batch_summary;
 pub mod domain_report;
 pub mod error_notice;
 pub mod findings;
@@ -11,6 +10,7 @@ pub mod mx_hosts;
 pub mod probe_matrix;
 pub mod progress;
 pub mod report_actions;
+pub mod step_list;
 pub mod step_panel;
 pub mod target_form;
 pub mod verdict_banner;

@@ -3,12 +3,16 @@
 
 use yew::prelude::*;
 
-use crate::services::api::MxHost;
+use std::rc::Rc;
+
+use relay_core::wire::MxHostAnswer;
+
+use crate::state::MxView;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub domain: String,
-    pub hosts: Vec<MxHost>,
+    pub hosts: Rc<Vec<MxHostAnswer>>,
     pub disabled: bool,
     pub on_test: Callback<String>,
     /// Audit the whole domain: every mail server at every address.
@@ -48,5 +52,29 @@ pub fn mx_hosts(props: &Props) -> Html {
                 </button>
             }
         </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct LookupProps {
+    pub view: Option<MxView>,
+    pub disabled: bool,
+    pub on_test: Callback<String>,
+    pub on_test_domain: Callback<String>,
+}
+
+/// The MX lookup: under way, its hosts, or why it failed.
+#[function_component(MxLookup)]
+pub fn mx_lookup(props: &LookupProps) -> Html {
+    match &props.view {
+        Some(MxView::Loading(d)) => {
+            html! { <p class="help" role="status">{ format!("Looking up the mail servers of {d}…") }</p> }
+        }
+        Some(MxView::Hosts(d, hosts)) => html! {
+            <MxHosts domain={d.clone()} hosts={hosts.clone()} disabled={props.disabled}
+                on_test={props.on_test.clone()} on_test_domain={props.on_test_domain.clone()} />
+        },
+        Some(MxView::Failed(message)) => html! { <p class="error" role="alert">{ message }</p> },
+        None => html! {},
     }
 }

@@ -7,7 +7,7 @@ use crate::components::step_panel::human_ms;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
-    pub probes: Vec<ProbeReport>,
+    pub probes: std::rc::Rc<Vec<ProbeReport>>,
 }
 
 #[function_component(ProbeMatrix)]

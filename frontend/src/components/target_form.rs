@@ -5,17 +5,7 @@ use relay_core::TlsMode;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-/// What the user typed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FormValues {
-    pub host: String,
-    pub port: u16,
-    pub from_domain: String,
-    pub to_domain: String,
-    /// When the audit moves into TLS (the bridge speaks it, never the page).
-    pub tls: TlsMode,
-    pub bridge: String,
-}
+pub use crate::state::FormValues;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {

@@ -3,71 +3,40 @@
 
 use std::ops::ControlFlow;
 
-use gloo_net::http::Request;
+use gloo_net::http::{Request, Response};
 use relay_core::domain::progress;
 use relay_core::domain::summary::Progress;
-use serde::Deserialize;
+use relay_core::wire::{ApiError, LabAnswer, LabTarget, MxAnswer};
+use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct MxAddress {
-    pub address: String,
-    pub allowed: bool,
-    pub reason: Option<String>,
+/// Reads an answer as text, then as JSON: one set of deserialisers in the
+/// WASM (`from_str`), whatever the source.
+async fn read<T: DeserializeOwned>(response: &Response) -> Result<T, String> {
+    let text = response.text().await.map_err(|e| format!("The bridge answered oddly: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("The bridge answered oddly: {e}"))
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct MxHost {
-    pub preference: u16,
-    pub exchange: String,
-    pub implicit: bool,
-    pub addresses: Vec<MxAddress>,
-    pub allowed: bool,
-    pub error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MxAnswer {
-    hosts: Vec<MxHost>,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct LabTarget {
-    pub name: String,
-    pub label: String,
-    pub host: String,
-    pub port: u16,
-}
-
-#[derive(Deserialize)]
-struct LabAnswer {
-    targets: Vec<LabTarget>,
-}
-
-#[derive(Deserialize)]
-struct ApiError {
-    error: ApiErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ApiErrorBody {
-    message: String,
+/// The sentence of a refused request ([`ApiError`]), or its status.
+async fn refusal(response: &Response) -> String {
+    match read::<ApiError>(response).await {
+        Ok(e) => e.error.message,
+        Err(_) => format!("The bridge answered {}.", response.status()),
+    }
 }
 
 /// The MX hosts of `domain`, or a sentence saying why not.
-pub async fn mx_hosts(bridge_http: &str, domain: &str) -> Result<Vec<MxHost>, String> {
+pub async fn mx_hosts(bridge_http: &str, domain: &str) -> Result<MxAnswer, String> {
     let url = format!("{}/api/mx?domain={}", bridge_http.trim_end_matches('/'), js_sys::encode_uri_component(domain));
     let response = Request::get(&url)
         .send()
         .await
         .map_err(|_| format!("The bridge at {bridge_http} cannot be reached to look up mail servers."))?;
     if response.ok() {
-        let answer: MxAnswer = response.json().await.map_err(|e| format!("The bridge answered oddly: {e}"))?;
-        Ok(answer.hosts)
+        read(&response).await
     } else {
-        let error: Result<ApiError, _> = response.json().await;
-        Err(error.map(|e| e.error.message).unwrap_or_else(|_| format!("The bridge answered {}.", response.status())))
+        Err(refusal(&response).await)
     }
 }
 
@@ -103,10 +72,7 @@ pub async fn check_domain(
         .await
         .map_err(|_| format!("The bridge at {bridge_http} cannot be reached to audit {domain}."))?;
     if !response.ok() {
-        let error: Result<ApiError, _> = response.json().await;
-        return Err(error
-            .map(|e| e.error.message)
-            .unwrap_or_else(|_| format!("The bridge answered {}.", response.status())));
+        return Err(refusal(&response).await);
     }
     let reader: web_sys::ReadableStreamDefaultReader = response.body().ok_or_else(lost)?.get_reader().unchecked_into();
     let mut buffer: Vec<u8> = Vec::new();
@@ -138,7 +104,7 @@ pub async fn check_domain(
 pub async fn lab_targets(bridge_http: &str) -> Vec<LabTarget> {
     let url = format!("{}/api/lab", bridge_http.trim_end_matches('/'));
     match Request::get(&url).send().await {
-        Ok(r) if r.ok() => r.json::<LabAnswer>().await.map(|a| a.targets).unwrap_or_default(),
+        Ok(r) if r.ok() => read::<LabAnswer>(&r).await.map(|a| a.targets).unwrap_or_default(),
         _ => Vec::new(),
     }
 }

@@ -19,7 +19,7 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 use yew::Callback;
 
 use crate::services::browser;
-use crate::state::{AuditAction, Target};
+use crate::state::{PageAction, Target};
 
 /// A running audit; dropping it stops it.
 pub struct AuditHandle {
@@ -34,7 +34,7 @@ impl AuditHandle {
         target: Target,
         config: Config,
         run: u32,
-        emit: Callback<AuditAction>,
+        emit: Callback<PageAction>,
     ) -> AuditHandle {
         let started = browser::now_ms();
         // The control mailbox must not be guessable: a fresh random part per audit.
@@ -49,6 +49,8 @@ impl AuditHandle {
             bridge_ws,
             target,
             timer: None,
+            pending: Vec::new(),
+            flush: None,
             emit,
             run,
             started,
@@ -61,7 +63,11 @@ impl AuditHandle {
 
 impl Drop for AuditHandle {
     fn drop(&mut self) {
-        self.driver.borrow_mut().stop();
+        let mut d = self.driver.borrow_mut();
+        d.stop();
+        // A stopped audit says nothing more, not even what it had not drawn yet.
+        d.pending.clear();
+        d.flush = None;
     }
 }
 
@@ -87,7 +93,11 @@ struct Driver {
     bridge_ws: String,
     target: Target,
     timer: Option<Timeout>,
-    emit: Callback<AuditAction>,
+    /// What the engine said since the page last drew, drawn at most once
+    /// a [`FRAME_MS`] while the audit runs, and at once when it ends.
+    pending: Vec<PageAction>,
+    flush: Option<Timeout>,
+    emit: Callback<PageAction>,
     run: u32,
     started: f64,
     stopped: bool,
@@ -124,7 +134,7 @@ impl Driver {
     }
 
     fn fail(&mut self, message: String) {
-        self.emit.emit(AuditAction::Failed { run: self.run, message });
+        self.pending.push(PageAction::Fail { run: self.run, message });
         self.stop();
     }
 
@@ -259,8 +269,51 @@ impl Driver {
     }
 }
 
-/// After every input: send, act on events, re-arm the timer.
+/// How often the page draws a running audit, at most: every engine event
+/// of the inputs in between goes to the page as one action.
+const FRAME_MS: u32 = 50;
+
+/// After every input: send, act on events, re-arm the timer, and hand
+/// the page what it should draw.
 fn pump(driver: &Rc<RefCell<Driver>>) {
+    step(driver);
+    let mut d = driver.borrow_mut();
+    if d.pending.is_empty() || d.flush.is_some() && !d.stopped {
+        return;
+    }
+    if d.stopped {
+        // The verdict, or why there is none: drawn at once.
+        d.flush = None;
+        let (emit, batch) = (d.emit.clone(), std::mem::take(&mut d.pending));
+        drop(d);
+        emit_batch(&emit, batch);
+        return;
+    }
+    let weak = Rc::downgrade(driver);
+    d.flush = Some(Timeout::new(FRAME_MS, move || {
+        if let Some(driver) = weak.upgrade() {
+            let (emit, batch) = {
+                let mut d = driver.borrow_mut();
+                (d.emit.clone(), std::mem::take(&mut d.pending))
+            };
+            emit_batch(&emit, batch);
+            // Freed last: this very callback belongs to it.
+            let done = driver.borrow_mut().flush.take();
+            drop(done);
+        }
+    }));
+}
+
+fn emit_batch(emit: &Callback<PageAction>, mut batch: Vec<PageAction>) {
+    match batch.len() {
+        0 => {}
+        1 => emit.emit(batch.remove(0)),
+        _ => emit.emit(PageAction::ApplyAll(batch)),
+    }
+}
+
+/// Feeds the session's wants to the sockets and its events to `pending`.
+fn step(driver: &Rc<RefCell<Driver>>) {
     let me = Rc::downgrade(driver);
     let mut d = driver.borrow_mut();
     if d.stopped {
@@ -279,16 +332,16 @@ fn pump(driver: &Rc<RefCell<Driver>>) {
             // The bridge starts TLS by itself on the server's 220 and says
             // how it went (BridgeEvent::TlsEstablished or TlsFailed).
             Event::StartTls(_) => {}
-            Event::Step(step) => d.emit.emit(AuditAction::Step { run, step }),
-            Event::Transcript(line) => d.emit.emit(AuditAction::Line { run, line }),
+            Event::Step(step) => d.pending.push(PageAction::RecordStep { run, step }),
+            Event::Transcript(line) => d.pending.push(PageAction::AppendLine { run, line }),
             Event::ProbeFinished(probe) => {
                 let total = d.session.progress().total;
-                d.emit.emit(AuditAction::Probe { run, probe, total });
+                d.pending.push(PageAction::RecordProbe { run, probe, total });
             }
             Event::Finished => {
                 let report = d.session.report();
                 browser::expose_report(&report);
-                d.emit.emit(AuditAction::Finished { run, report: Rc::new(report) });
+                d.pending.push(PageAction::Finish { run, report: Rc::new(report) });
                 d.stop();
                 return;
             }

@@ -94,3 +94,30 @@ pub fn expose_report(report: &Report) {
         let _ = js_sys::Reflect::set(&window, &JsValue::from_str("__relaycheckReport"), &value);
     }
 }
+
+/// Moves keyboard focus to the element with this id (the verdict's title,
+/// so keyboard and screen-reader users hear it).
+pub fn focus(id: &str) {
+    let element = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id));
+    if let Some(Ok(element)) = element.map(wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>) {
+        let _ = element.focus();
+    }
+}
+
+/// The form as a permalink left it, or the defaults.
+pub fn form_from_url() -> crate::state::FormValues {
+    let defaults = crate::state::FormValues::new(query_param("bridge").unwrap_or_else(origin));
+    crate::state::FormValues {
+        host: query_param("host").unwrap_or_default(),
+        port: query_param("port").and_then(|p| p.parse().ok()).unwrap_or(defaults.port),
+        from_domain: query_param("from").unwrap_or(defaults.from_domain),
+        to_domain: query_param("to").unwrap_or(defaults.to_domain),
+        tls: query_param("tls").and_then(|t| t.parse().ok()).unwrap_or(defaults.tls),
+        bridge: defaults.bridge,
+    }
+}
+
+/// A link that reopens the check of `target` with the form's settings.
+pub fn link_to(form: &crate::state::FormValues, target: &crate::state::Target) -> String {
+    permalink(&form.permalink_params(target, &origin()))
+}

@@ -4,3 +4,4 @@
 pub mod api;
 pub mod audit;
 pub mod browser;
+pub mod checks;

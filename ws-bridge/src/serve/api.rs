@@ -28,7 +28,7 @@ use relay_core::{Config, DomainReport, ErrorCode, Target};
 use serde::Deserialize;
 use serde_json::json;
 
-use relay_core::wire::sentence;
+use relay_core::wire::{sentence, ApiError, LabAnswer, LabTarget, MxAddressAnswer, MxAnswer, MxHostAnswer};
 use tokio::net::TcpStream;
 
 use crate::audit::Dial;
@@ -81,7 +81,7 @@ pub fn error(code: ErrorCode, message: impl Into<String>) -> Response {
         ErrorCode::SessionTooLong => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::BAD_GATEWAY,
     };
-    (status, Json(json!({ "error": { "code": code.as_str(), "message": message.into() } }))).into_response()
+    (status, Json(ApiError::new(code, message))).into_response()
 }
 
 /// `GET /api/check` is refused: an `<img>` or a link on any site could
@@ -620,41 +620,43 @@ pub async fn mx(
                 .map(|&ip| match app.policy.check(&h.exchange, 25, &[ip]) {
                     Ok(_) if opted_out(&h.exchange, &[ip]).is_some() => {
                         let why = ErrorCode::OptedOut.default_message();
-                        json!({ "address": ip.to_string(), "allowed": false, "reason": why })
+                        MxAddressAnswer { address: ip.to_string(), allowed: false, reason: Some(why.to_string()) }
                     }
-                    Ok(_) => json!({ "address": ip.to_string(), "allowed": true, "reason": null }),
-                    Err(e) => json!({ "address": "hidden", "allowed": false, "reason": sentence(&e.to_string()) }),
+                    Ok(_) => MxAddressAnswer { address: ip.to_string(), allowed: true, reason: None },
+                    Err(e) => MxAddressAnswer {
+                        address: "hidden".into(),
+                        allowed: false,
+                        reason: Some(sentence(&e.to_string())),
+                    },
                 })
                 .collect();
-            json!({
-                "preference": h.preference,
-                "exchange": h.exchange,
-                "implicit": h.implicit,
-                "addresses": addresses,
-                "allowed": !h.addresses.is_empty()
+            MxHostAnswer {
+                preference: h.preference,
+                exchange: h.exchange.clone(),
+                implicit: h.implicit,
+                addresses,
+                allowed: !h.addresses.is_empty()
                     && app.policy.check(&h.exchange, 25, &h.addresses).is_ok()
                     && opted_out(&h.exchange, &h.addresses).is_none(),
-                "error": h.error,
-            })
+                error: h.error.clone(),
+            }
         })
         .collect();
-    Json(json!({ "domain": domain, "hosts": hosts })).into_response()
+    Json(MxAnswer { domain, hosts }).into_response()
 }
 
 pub async fn lab(State(app): State<Arc<App>>) -> Response {
     let targets: Vec<_> = app
         .lab_targets
         .iter()
-        .map(|(policy, addr)| {
-            json!({
-                "name": policy.server_name(),
-                "label": policy.description(),
-                "host": addr.ip().to_string(),
-                "port": addr.port(),
-            })
+        .map(|(policy, addr)| LabTarget {
+            name: policy.server_name().to_string(),
+            label: policy.description().to_string(),
+            host: addr.ip().to_string(),
+            port: addr.port(),
         })
         .collect();
-    Json(json!({ "lab": !app.lab_targets.is_empty(), "targets": targets })).into_response()
+    Json(LabAnswer { lab: !app.lab_targets.is_empty(), targets }).into_response()
 }
 
 pub async fn healthz(State(app): State<Arc<App>>) -> Response {
