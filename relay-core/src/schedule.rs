@@ -152,11 +152,6 @@ impl Schedule {
         self.max_connections = self.max_connections.max(opened + self.queue.len());
     }
 
-    /// Whether another connection may open beside `active` ones.
-    pub fn has_room(&self, active: usize) -> bool {
-        active < self.parallel
-    }
-
     /// One connection more in the budget, for reading the server's TLS
     /// facts; `false` when the hard cap leaves no room for it.
     pub fn one_more(&mut self, opened: usize) -> bool {

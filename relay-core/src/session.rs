@@ -245,8 +245,9 @@ pub struct Session {
     tls: Option<Result<TlsFacts, TlsFailure>>,
     /// The STARTTLS and its 220 that led to the first handshake, for its step.
     starttls_exchange: Option<(String, Reply, Duration)>,
-    /// The server offers STARTTLS and the relay test runs in plain text: a
-    /// connection of its own will read the TLS facts when one is free.
+    /// In auto mode, a connection of its own reads the server's TLS facts,
+    /// opened with the probing ones; `false` once the server showed it
+    /// offers no STARTTLS.
     facts_wanted: bool,
     /// That connection was opened.
     facts_connection: bool,
@@ -282,7 +283,7 @@ impl Session {
             tls_required: false,
             tls: None,
             starttls_exchange: None,
-            facts_wanted: false,
+            facts_wanted: config.tls == TlsMode::Auto && !config.implicit_tls,
             facts_connection: false,
             config,
         };
@@ -689,6 +690,8 @@ impl Session {
             conn.set_phase(Phase::Greeting, now);
             conn.deadline = Some(now + timeout);
             conn.queue(Purpose::Ehlo, ehlo);
+            // Only a server that greets is worth a look at its TLS.
+            self.open_facts_connection();
             self.open_connections();
         } else if reply.is_permanent() {
             // 554 at connect: no service for us. RFC 5321 §3.1 says to QUIT.
@@ -797,7 +800,9 @@ impl Session {
                 details,
                 ..StepRecord::new(StepKind::Greeting, id, sent_at, Tone::Neutral, meaning)
             });
-            self.facts_wanted = offered && !secure && self.config.tls == TlsMode::Auto && !self.config.implicit_tls;
+            if !offered {
+                self.facts_wanted = false;
+            }
         }
         if offered && !secure && self.starts_tls(id) {
             // STARTTLS stands alone: nothing may follow it in a pipelined
@@ -827,12 +832,12 @@ impl Session {
         }
     }
 
-    /// In auto mode, when the server offers STARTTLS but the relay test
-    /// runs in plain text, one connection more reads its TLS facts, as soon
-    /// as one may open beside the others (a bridge allows a page no more
-    /// than one audit's connections at once).
-    fn open_facts_connection(&mut self, active: usize) {
-        if !self.facts_wanted || self.facts_connection || self.tls_required || !self.schedule.has_room(active) {
+    /// In auto mode one connection more reads the server's TLS facts,
+    /// opened with the probing ones so that it costs about one round trip
+    /// (a bridge lets a page have one audit's nine connections at once). If
+    /// the server offers no STARTTLS, it just says goodbye.
+    fn open_facts_connection(&mut self) {
+        if !self.planned || !self.facts_wanted || self.facts_connection || self.tls_required {
             return;
         }
         if !self.schedule.one_more(self.conns.len()) {
@@ -1007,10 +1012,9 @@ impl Session {
             let Some(chunk) = self.schedule.next_group() else { break };
             self.assign(id, chunk);
         }
-        let active = self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting).count();
-        self.open_facts_connection(active);
         loop {
-            let active = self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting).count();
+            let active =
+                self.conns.iter().filter(|c| c.is_open() && c.phase != Phase::Quitting && !c.facts_only).count();
             match self.schedule.opening(self.conns.len(), active) {
                 Opening::Open => {
                     let chunk = self.schedule.next_group().expect("a group waits");
@@ -1049,7 +1053,11 @@ impl Session {
         }
         self.close(id, tell_driver);
 
-        let turned_away = matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) && loss.retryable();
+        // The TLS facts connection carries no probe and teaches no limit: a
+        // bridge or server that turns it away says nothing about the others.
+        let facts_only = self.conns[id.0 as usize].facts_only;
+        let turned_away =
+            matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) && loss.retryable() && !facts_only;
         if turned_away {
             self.schedule.turned_away();
         }

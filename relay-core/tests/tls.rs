@@ -86,12 +86,17 @@ fn a_server_that_offers_tls_has_its_facts_read_on_a_connection_of_their_own() {
         assert!(!starttls_sent(&run, i), "connection {i}");
     }
     assert!(plain.report.tls.is_none() && (0..plain.conns.len()).all(|i| !starttls_sent(&plain, i)));
-    // It waits for a free place: a bridge lets a page have one audit's
-    // connections at once, no more.
+    // It runs beside the probing connections, one more than they are: a
+    // bridge lets a page have one audit's nine at once.
     let intervals: Vec<_> =
         run.conns.iter().filter_map(|c| Some((c.connected_at?, c.closed_by_client.or(c.closed_by_server)?))).collect();
     let peak = intervals.iter().map(|&(at, _)| intervals.iter().filter(|&&(a, b)| a <= at && at < b).count()).max();
-    assert!(peak <= Some(Config::default().parallel_connections), "{peak:?} connections open at once");
+    assert!(peak <= Some(Config::default().parallel_connections + 1), "{peak:?} connections open at once");
+    // And it runs beside them: STARTTLS and the handshake cost it two round
+    // trips more than a pipelined group of probes, no more.
+    let probing_ended = run.probing_conns().filter_map(|(_, c)| c.closed_by_client.or(c.closed_by_server)).max();
+    let later = run.finished_at - probing_ended.unwrap();
+    assert!(later <= 2 * common::LATENCY, "the facts connection ended {later:?} after the probing");
 }
 
 #[test]
@@ -195,8 +200,10 @@ fn findings_name_a_password_in_clear_a_missing_starttls_and_an_untrusted_certifi
     let without = run(Config::default(), |_| postfix().on("EHLO", "250-mx.example.org\n250-PIPELINING\n250 8BITMIME"));
     assert!(ids(&without).contains(&"starttls-missing".to_string()), "{:?}", ids(&without));
     assert!(without.report.tls.is_none(), "nothing to read when nothing is offered");
-    assert_eq!(
-        without.report.connections,
-        run(Config { tls: TlsMode::Never, ..Config::default() }, |_| postfix()).report.connections
-    );
+    // The facts connection opened with the others, before STARTTLS was
+    // known to be missing, only greets and leaves.
+    let never = run(Config { tls: TlsMode::Never, ..Config::default() }, |_| postfix());
+    assert_eq!(without.report.connections, never.report.connections + 1);
+    assert!((0..without.conns.len()).all(|i| !starttls_sent(&without, i)));
+    assert!(without.conns.iter().any(|c| c.commands == ["EHLO relaycheck.invalid", "QUIT"]));
 }
