@@ -351,3 +351,30 @@ fn a_streamed_domain_audit_sends_each_row_as_it_finishes_and_keeps_them_when_tim
     assert_eq!((&whole["verdict"], &whole["reason"]), (&report["verdict"], &report["reason"]), "{whole:#}");
     assert_eq!(whole["targets"][1]["verdict"], "closed");
 }
+
+#[test]
+fn owners_who_opted_out_are_listed_not_audited_and_a_domain_that_did_is_refused() {
+    let (v4, v6) = dual_stack(open_relay);
+    let dns = DnsServer::start(two_mx());
+    let dir = std::env::temp_dir().join(format!("relaycheck-optout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("optout");
+    std::fs::write(&file, "mx2.two.test\n").unwrap();
+    let (before4, before6) = (v4.connections().len(), v6.connections().len());
+    let (_bridge, status, report) = hosted(&dns, v4.port(), &["--optout-file", file.to_str().unwrap()]);
+    assert_eq!(status, 200, "{report:#}");
+    let rows = report["targets"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{report:#}");
+    for row in &rows[1..] {
+        let why = row["not_checked"].as_str().unwrap_or_default();
+        assert!(why.contains("asked not to be tested"), "{row:#}");
+    }
+    assert_eq!((v4.connections().len(), v6.connections().len()), (before4, before6), "nothing reached them");
+    assert_ne!(report["verdict"], "open");
+
+    std::fs::write(&file, "two.test\n").unwrap();
+    let (_bridge, status, body) = hosted(&dns, v4.port(), &["--optout-file", file.to_str().unwrap()]);
+    assert_eq!(status, 403, "{body:#}");
+    assert_eq!(body["error"]["code"], "opted_out", "{body:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

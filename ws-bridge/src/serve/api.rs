@@ -322,6 +322,12 @@ async fn check_domain(
         Ok(p) => p,
         Err(code) => return refuse(&app, code, code.default_message()),
     };
+    // A domain whose owner opted out is not looked at at all; an MX host or
+    // address that is on the list is listed, not audited.
+    if let Err(e) = app.check_optout(&domain, &[]).await {
+        return refuse(&app, e.code(), e.sentence());
+    }
+    let optouts = app.optout_list().await;
     let hosts: Vec<domain::MxHost> = match app.resolver.lookup_mx(&domain).await {
         Ok(hosts) => hosts,
         Err(ResolveError::NullMx { .. }) => {
@@ -345,7 +351,16 @@ async fn check_domain(
         .into_iter()
         .map(|item| match item {
             Item::Audit(p) => match app.policy.check(&p.mx_host, port, &[p.address]) {
-                Ok(_) => Item::Audit(p),
+                Ok(_) => match crate::store::optout::find(&optouts, &p.mx_host, &[p.address]) {
+                    None => Item::Audit(p),
+                    Some(entry) => {
+                        let e = DestinationError::OptedOut(entry.clone());
+                        app.metrics.refused(e.code().as_str());
+                        let why = format!("not audited: {}", e.sentence());
+                        let address = Some(p.address.to_string());
+                        Item::Skip(Box::new(Target::skipped(&p.mx_host, p.preference, p.implicit, address, &why)))
+                    }
+                },
                 Err(e) => {
                     app.metrics.refused(e.code().as_str());
                     let why = format!("not audited: {}", sentence(&e.to_string()));
