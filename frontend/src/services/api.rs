@@ -3,18 +3,37 @@
 
 use std::ops::ControlFlow;
 
-use gloo_net::http::{Request, Response};
 use relay_core::domain::progress;
 use relay_core::domain::summary::Progress;
 use relay_core::wire::{ApiError, LabAnswer, LabTarget, MxAnswer};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
+
+/// The browser's `fetch`, straight: `GET`, or `POST` of a JSON body.
+async fn fetch(url: &str, post: Option<(&str, &str)>) -> Result<Response, JsValue> {
+    let init = web_sys::RequestInit::new();
+    if let Some((body, accept)) = post {
+        init.set_method("POST");
+        let headers = web_sys::Headers::new()?;
+        headers.set("Content-Type", "application/json")?;
+        headers.set("Accept", accept)?;
+        init.set_headers(&headers);
+        init.set_body(&JsValue::from_str(body));
+    }
+    let window = web_sys::window().ok_or(JsValue::NULL)?;
+    Ok(JsFuture::from(window.fetch_with_str_and_init(url, &init)).await?.unchecked_into())
+}
 
 /// Reads an answer as text, then as JSON: one set of deserialisers in the
 /// WASM (`from_str`), whatever the source.
 async fn read<T: DeserializeOwned>(response: &Response) -> Result<T, String> {
-    let text = response.text().await.map_err(|e| format!("The bridge answered oddly: {e}"))?;
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.as_string()),
+        Err(_) => None,
+    };
+    let text = text.ok_or("The bridge's answer could not be read.")?;
     serde_json::from_str(&text).map_err(|e| format!("The bridge answered oddly: {e}"))
 }
 
@@ -29,8 +48,7 @@ async fn refusal(response: &Response) -> String {
 /// The MX hosts of `domain`, or a sentence saying why not.
 pub async fn mx_hosts(bridge_http: &str, domain: &str) -> Result<MxAnswer, String> {
     let url = format!("{}/api/mx?domain={}", bridge_http.trim_end_matches('/'), js_sys::encode_uri_component(domain));
-    let response = Request::get(&url)
-        .send()
+    let response = fetch(&url, None)
         .await
         .map_err(|_| format!("The bridge at {bridge_http} cannot be reached to look up mail servers."))?;
     if response.ok() {
@@ -62,13 +80,9 @@ pub async fn check_domain(
         to_domain: &'a str,
     }
     let body = DomainQuery { domain, port, from_domain, to_domain };
-    let request = Request::post(&url)
-        .header("Accept", progress::MEDIA_TYPE)
-        .json(&body)
-        .map_err(|e| format!("The request could not be made: {e}"))?;
+    let body = serde_json::to_string(&body).map_err(|e| format!("The request could not be made: {e}"))?;
     let lost = || format!("The bridge at {bridge_http} stopped answering before the audit of {domain} finished.");
-    let response = request
-        .send()
+    let response = fetch(&url, Some((&body, progress::MEDIA_TYPE)))
         .await
         .map_err(|_| format!("The bridge at {bridge_http} cannot be reached to audit {domain}."))?;
     if !response.ok() {
@@ -103,7 +117,7 @@ pub async fn check_domain(
 /// The lab's targets; empty when the bridge runs without `--lab`.
 pub async fn lab_targets(bridge_http: &str) -> Vec<LabTarget> {
     let url = format!("{}/api/lab", bridge_http.trim_end_matches('/'));
-    match Request::get(&url).send().await {
+    match fetch(&url, None).await {
         Ok(r) if r.ok() => read::<LabAnswer>(&r).await.map(|a| a.targets).unwrap_or_default(),
         _ => Vec::new(),
     }
