@@ -42,7 +42,12 @@ pub fn app() -> Html {
     // On load: the lab's targets, and a permalink's check.
     {
         let (checks, form) = (checks.clone(), state.form.clone());
-        use_effect_with((), move |_| checks.load(&form));
+        use_effect_with((), move |_| {
+            if browser::shell_had_focus() {
+                browser::focus("host");
+            }
+            checks.load(&form)
+        });
     }
     // When an audit ends, focus moves to the verdict so keyboard and
     // screen-reader users hear it.

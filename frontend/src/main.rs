@@ -2,5 +2,8 @@
 //! browser tests can reach it).
 
 fn main() {
+    // index.html's static form, shown while the WASM loaded, gives way to
+    // the page, which keeps what was typed in it.
+    relaycheck_frontend::services::browser::retire_shell();
     yew::Renderer::<relaycheck_frontend::app::App>::new().render();
 }

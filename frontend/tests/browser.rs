@@ -68,3 +68,19 @@ async fn verdict_and_matrix_show_the_report() {
         assert_eq!(row.get_attribute("data-verdict").as_deref(), Some("denied"));
     }
 }
+
+#[wasm_bindgen_test]
+fn the_static_form_gives_way_and_what_was_typed_stays() {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let shell = document.create_element("div").unwrap();
+    shell.set_id("shell");
+    shell.set_inner_html(
+        r#"<form><input id="host" value=" mx.example.org "><select id="port"><option value="25">25</option><option value="587" selected>587</option></select></form>"#,
+    );
+    document.body().unwrap().append_child(&shell).unwrap();
+    relaycheck_frontend::services::browser::retire_shell();
+    assert!(document.get_element_by_id("shell").is_none(), "the static form is gone");
+    let form = relaycheck_frontend::services::browser::form_from_url();
+    assert_eq!((form.host.as_str(), form.port), ("mx.example.org", 587));
+    assert!(!relaycheck_frontend::services::browser::shell_had_focus());
+}

@@ -104,12 +104,42 @@ pub fn focus(id: &str) {
     }
 }
 
-/// The form as a permalink left it, or the defaults.
+thread_local! {
+    /// What was typed in index.html's static form before the page took over:
+    /// the host, the port, and whether the host field had the focus.
+    static SHELL: std::cell::RefCell<Option<(String, String, bool)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Removes index.html's static form (`#shell`), keeping what was typed in it.
+pub fn retire_shell() {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(shell) = document.get_element_by_id("shell") else { return };
+    let value = |id: &str| {
+        let element = document.get_element_by_id(id);
+        element.and_then(|e| js_sys::Reflect::get(&e, &JsValue::from_str("value")).ok()).and_then(|v| v.as_string())
+    };
+    let focused = document.active_element().is_some_and(|e| e.id() == "host");
+    let typed = (value("host").unwrap_or_default(), value("port").unwrap_or_default(), focused);
+    SHELL.with(|s| *s.borrow_mut() = Some(typed));
+    shell.remove();
+}
+
+/// Whether the user was typing in the static form when the page took over
+/// (the page's own field then gets the focus).
+pub fn shell_had_focus() -> bool {
+    SHELL.with(|s| s.borrow().as_ref().is_some_and(|(_, _, focused)| *focused))
+}
+
+/// The form as the static form or a permalink left it, or the defaults.
 pub fn form_from_url() -> crate::state::FormValues {
     let defaults = crate::state::FormValues::new(query_param("bridge").unwrap_or_else(origin));
+    // Typed before the page took over: that, else the permalink's.
+    let typed = SHELL.with(|s| s.borrow().clone()).filter(|(host, _, _)| !host.trim().is_empty());
+    let typed_host = typed.as_ref().map(|(host, _, _)| host.trim().to_string());
+    let typed_port = typed.as_ref().and_then(|(_, port, _)| port.parse().ok());
     crate::state::FormValues {
-        host: query_param("host").unwrap_or_default(),
-        port: query_param("port").and_then(|p| p.parse().ok()).unwrap_or(defaults.port),
+        host: typed_host.or_else(|| query_param("host")).unwrap_or_default(),
+        port: typed_port.or_else(|| query_param("port").and_then(|p| p.parse().ok())).unwrap_or(defaults.port),
         from_domain: query_param("from").unwrap_or(defaults.from_domain),
         to_domain: query_param("to").unwrap_or(defaults.to_domain),
         tls: query_param("tls").and_then(|t| t.parse().ok()).unwrap_or(defaults.tls),
