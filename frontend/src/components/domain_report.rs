@@ -32,15 +32,6 @@ pub struct Props {
     pub notice: Option<String>,
 }
 
-fn class(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Closed => "closed",
-        Verdict::Open => "open",
-        Verdict::Inconclusive => "inconclusive",
-        Verdict::Blocked => "blocked",
-    }
-}
-
 fn verdict_section(r: &DomainSummary) -> Html {
     let word = match r.verdict {
         Verdict::Closed => "No open relay at any address",
@@ -48,9 +39,10 @@ fn verdict_section(r: &DomainSummary) -> Html {
         Verdict::Inconclusive => "No firm answer",
         Verdict::Blocked => "Could not be tested",
     };
+    let (class, verdict) = (r.verdict.to_string(), r.verdict.to_string());
     html! {
         <>
-            <section class={classes!("verdict", class(r.verdict))} data-testid="domain-verdict" data-verdict={class(r.verdict)} aria-labelledby="domain-verdict-title">
+            <section class={classes!("verdict", class)} data-testid="domain-verdict" data-verdict={verdict} aria-labelledby="domain-verdict-title">
                 <h2 id="domain-verdict-title" tabindex="-1">{ format!("{}: {word}", r.domain) }</h2>
                 <p class="reason" data-testid="domain-reason">{ &r.reason }</p>
                 <p class="timings">{ "The worst of every mail server at every address: open, then no firm answer, then could not be tested, then closed." }</p>

@@ -2,7 +2,7 @@
 //! recipient at its own name, postmaster refused, probes adapted to a
 //! nameless banner), and the control recipients those rest on.
 
-use relay_core::{Report, Tone};
+use relay_core::Report;
 use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
@@ -16,19 +16,13 @@ pub fn findings(props: &Props) -> Html {
     if r.findings.is_empty() && r.controls.is_empty() {
         return html! {};
     }
-    let tone = |t: Tone| match t {
-        Tone::Good => "good",
-        Tone::Neutral => "neutral",
-        Tone::Warning => "warning",
-        Tone::Bad => "bad",
-    };
     html! {
         <section class="findings" data-testid="findings" aria-labelledby="findings-title">
             <h2 id="findings-title">{ "Also noticed" }</h2>
             if !r.findings.is_empty() {
                 <ul>
                     { for r.findings.iter().map(|f| html! {
-                        <li class={classes!("finding", tone(f.tone))} data-finding={f.id.clone()}>
+                        <li class={classes!("finding", f.tone.as_str())} data-finding={f.id.clone()}>
                             <p>{ &f.text }</p>
                             if !f.advice.is_empty() {
                                 <ul class="finding-advice">{ for f.advice.iter().map(|a| html! { <li>{ a }</li> }) }</ul>
