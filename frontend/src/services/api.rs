@@ -58,6 +58,17 @@ pub async fn mx_hosts(bridge_http: &str, domain: &str) -> Result<MxAnswer, Strin
     }
 }
 
+/// What a domain audit asks the bridge for: the body of `POST /api/check`.
+#[derive(serde::Serialize)]
+pub struct DomainQuery<'a> {
+    pub domain: &'a str,
+    pub port: u16,
+    pub from_domain: &'a str,
+    pub to_domain: &'a str,
+    /// `never`, `auto` or `always`, as the page's TLS choice says.
+    pub tls: &'a str,
+}
+
 /// The hosted audit of a whole domain (`POST /api/check` with
 /// `{"domain":…}`), streamed: `on_progress` hears each line as it comes
 /// (the rows, each row as it finishes, then the report) and says whether
@@ -65,22 +76,12 @@ pub async fn mx_hosts(bridge_http: &str, domain: &str) -> Result<MxAnswer, Strin
 /// bridge stops the audit. An error is a sentence saying why it stopped.
 pub async fn check_domain(
     bridge_http: &str,
-    domain: &str,
-    port: u16,
-    from_domain: &str,
-    to_domain: &str,
+    query: &DomainQuery<'_>,
     mut on_progress: impl FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<(), String> {
     let url = format!("{}/api/check", bridge_http.trim_end_matches('/'));
-    #[derive(serde::Serialize)]
-    struct DomainQuery<'a> {
-        domain: &'a str,
-        port: u16,
-        from_domain: &'a str,
-        to_domain: &'a str,
-    }
-    let body = DomainQuery { domain, port, from_domain, to_domain };
-    let body = serde_json::to_string(&body).map_err(|e| format!("The request could not be made: {e}"))?;
+    let domain = query.domain;
+    let body = serde_json::to_string(query).map_err(|e| format!("The request could not be made: {e}"))?;
     let lost = || format!("The bridge at {bridge_http} stopped answering before the audit of {domain} finished.");
     let response = fetch(&url, Some((&body, progress::MEDIA_TYPE)))
         .await

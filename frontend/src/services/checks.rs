@@ -133,9 +133,14 @@ impl Checks {
                 });
                 ControlFlow::Continue(())
             };
-            let result =
-                api::check_domain(&form.bridge, &name, form.port, &form.from_domain, &form.to_domain, on_progress)
-                    .await;
+            let query = api::DomainQuery {
+                domain: &name,
+                port: form.port,
+                from_domain: &form.from_domain,
+                to_domain: &form.to_domain,
+                tls: form.tls.as_str(),
+            };
+            let result = api::check_domain(&form.bridge, &query, on_progress).await;
             if !me.current(run) || ended {
                 return;
             }
