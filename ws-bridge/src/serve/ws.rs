@@ -335,3 +335,38 @@ async fn connect(app: &App, params: WsParams) -> Result<(Connection, String, Vec
     let connection = app.connect(&host, port, &target.resolved).await?;
     Ok((connection, host, target.resolved))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::Query;
+    use axum::http::Uri;
+    use relay_core::wire::WsQuery;
+
+    use super::WsParams;
+
+    /// The page writes its query with relay-core's `WsQuery::to_path`; the
+    /// bridge reads it loosely (to answer a bad field with a sentence), and
+    /// must read back every field the page wrote.
+    #[test]
+    fn the_bridge_reads_every_query_the_page_writes() {
+        let queries = [
+            WsQuery { host: "mx.example.org".into(), port: 25, implicit_tls: false, tls_name: None },
+            WsQuery { host: "[2001:db8::1]".into(), port: 587, implicit_tls: false, tls_name: None },
+            WsQuery {
+                host: "192.0.2.1".into(),
+                port: 465,
+                implicit_tls: true,
+                tls_name: Some("mx.example.org".into()),
+            },
+            WsQuery { host: "a b&port=1é".into(), port: 25, implicit_tls: false, tls_name: Some("x&y".into()) },
+        ];
+        for query in queries {
+            let uri: Uri = format!("http://bridge.test{}", query.to_path()).parse().expect("a URI");
+            let Query(params): Query<WsParams> = Query::try_from_uri(&uri).expect("readable");
+            assert_eq!(params.host.as_deref(), Some(query.host.as_str()), "{query:?}");
+            assert_eq!(params.port, Some(query.port.to_string()), "{query:?}");
+            assert_eq!(params.implicit_tls.as_deref() == Some("true"), query.implicit_tls, "{query:?}");
+            assert_eq!(params.tls_name, query.tls_name, "{query:?}");
+        }
+    }
+}
