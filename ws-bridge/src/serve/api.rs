@@ -188,24 +188,15 @@ pub async fn check(
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(_) => Some(String::new()),
     };
-    if let Some(domain) = params.domain {
-        if params.host.is_some() {
+    // A host, or a mail domain: every MX host at every address.
+    let (name, is_domain) = match (params.domain, params.host) {
+        (Some(_), Some(_)) => {
             return refuse(&app, ErrorCode::BadRequest, "Give either a host or a domain, not both.");
         }
-        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-        let (domain, port) = match destination::parse(Some(&domain), port.as_deref()) {
-            Ok(dp) => dp,
-            Err(e) => return refuse(&app, e.code(), e.sentence()),
-        };
-        let tls = (params.tls.as_deref(), params.implicit_tls.unwrap_or(port == 465));
-        let config = match audit_config(&app, params.from_domain, params.to_domain, tls) {
-            Ok(c) => c,
-            Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
-        };
-        let stream = accepts(&headers, progress::MEDIA_TYPE);
-        return check_domain(app, client, domain, port, config, stream).await;
-    }
-    let (host, port) = match destination::parse(params.host.as_deref(), port.as_deref()) {
+        (Some(domain), None) => (Some(domain.trim().trim_end_matches('.').to_ascii_lowercase()), true),
+        (None, host) => (host, false),
+    };
+    let (host, port) = match destination::parse(name.as_deref(), port.as_deref()) {
         Ok(hp) => hp,
         Err(e) => return refuse(&app, e.code(), e.sentence()),
     };
@@ -214,6 +205,10 @@ pub async fn check(
         Ok(c) => c,
         Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
     };
+    if is_domain {
+        let stream = accepts(&headers, progress::MEDIA_TYPE);
+        return check_domain(app, client, host, port, config, stream).await;
+    }
     let _permit = match app.limits.admit(client) {
         Ok(p) => p,
         Err(code) => return refuse(&app, code, code.default_message()),
