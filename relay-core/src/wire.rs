@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::guard::Refusal;
 use crate::tls::TlsFacts;
 
+pub mod audit_socket;
+
 /// The path of the websocket endpoint.
 pub const WS_PATH: &str = "/ws";
 
@@ -370,35 +372,39 @@ pub fn sentence(clause: &str) -> String {
     out
 }
 
-/// Read through one flat struct: serde reads an internally tagged enum by
-/// buffering the whole object first, which costs the page about 20 KB of
-/// WASM for the one message it reads most; the JSON is the same.
-impl<'de> Deserialize<'de> for BridgeEvent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Flat {
-            #[serde(rename = "type")]
-            kind: String,
-            host: Option<String>,
-            address: Option<String>,
-            port: Option<u16>,
-            #[serde(default)]
-            resolved: Vec<String>,
-            connect_ms: Option<f64>,
-            code: Option<String>,
-            command: Option<String>,
-            message: Option<String>,
-            facts: Option<TlsFacts>,
-            reason: Option<String>,
-        }
+/// Every field any event may carry, read flat: serde reads an internally
+/// tagged enum by buffering the whole object first, which costs the page
+/// about 20 KB of WASM for the one message it reads most; the JSON is the
+/// same. The audit socket's events carry `connection` too
+/// ([`audit_socket::TaggedEvent`]).
+#[derive(Deserialize)]
+struct FlatEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    connection: Option<u32>,
+    host: Option<String>,
+    address: Option<String>,
+    port: Option<u16>,
+    #[serde(default)]
+    resolved: Vec<String>,
+    connect_ms: Option<f64>,
+    code: Option<String>,
+    command: Option<String>,
+    message: Option<String>,
+    facts: Option<TlsFacts>,
+    reason: Option<String>,
+}
+
+impl FlatEvent {
+    fn into_event<E: de::Error>(self) -> Result<BridgeEvent, E> {
         fn field<T, E: de::Error>(value: Option<T>, name: &'static str) -> Result<T, E> {
             value.ok_or_else(|| E::missing_field(name))
         }
-        let f = Flat::deserialize(deserializer)?;
-        let code = |code: Option<String>| -> Result<ErrorCode, D::Error> {
+        let code = |code: Option<String>| -> Result<ErrorCode, E> {
             let code = field(code, "code")?;
             ErrorCode::from_name(&code).ok_or_else(|| de::Error::unknown_variant(&code, &[]))
         };
+        let f = self;
         Ok(match f.kind.as_str() {
             "connected" => BridgeEvent::Connected {
                 host: field(f.host, "host")?,
@@ -421,6 +427,12 @@ impl<'de> Deserialize<'de> for BridgeEvent {
                 return Err(de::Error::unknown_variant(other, KINDS));
             }
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for BridgeEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        FlatEvent::deserialize(deserializer)?.into_event()
     }
 }
 

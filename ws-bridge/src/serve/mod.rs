@@ -25,6 +25,7 @@ use policy::{AllowTarget, Cidr, Policy, DEFAULT_PORTS};
 pub mod api;
 pub mod app;
 pub mod assets;
+pub mod audit_socket;
 pub mod cache;
 pub mod destination;
 pub mod lab;
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod replies;
+pub mod session;
 pub mod ws;
 
 #[derive(Args, Debug)]
@@ -145,7 +147,8 @@ pub fn router(app: Arc<App>) -> Router {
         Router::new()
     };
     router
-        .route("/ws", get(crate::serve::ws::upgrade))
+        .route(relay_core::wire::WS_PATH, get(crate::serve::ws::upgrade))
+        .route(relay_core::wire::audit_socket::AUDIT_WS_PATH, get(crate::serve::audit_socket::upgrade))
         .route("/api/check", post(crate::serve::api::check).get(crate::serve::api::check_get))
         .route("/api/mx", get(crate::serve::api::mx))
         .route("/api/lab", get(crate::serve::api::lab))

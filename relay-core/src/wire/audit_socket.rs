@@ -1,0 +1,147 @@
+//! The audit socket: one websocket, `GET /ws/audit`, carrying every SMTP
+//! connection of one audit.
+//!
+//! Why it exists: a browser opens websockets one after another (RFC 6455
+//! §4.1 lets a client have only one connecting to a host at a time, and
+//! Chromium adds a delay for each one pending), so the nine connections of
+//! an audit on nine websockets took the page about a quarter of a second
+//! just to open. On one websocket they open at once.
+//!
+//! Each connection is exactly a `GET /ws` session, numbered by the page:
+//! - the page opens one with the text frame [`PageCommand::Open`] (the
+//!   [`WsQuery`] it would have put in the URL) and may end it with
+//!   [`PageCommand::Close`];
+//! - binary frames, both ways, are one connection's SMTP bytes behind four
+//!   bytes of its number, big-endian ([`tag`], [`untag`]);
+//! - the bridge's text frames are [`BridgeEvent`]s with the connection's
+//!   number ([`TaggedEvent`]). An event without a number is about the whole
+//!   socket (the Origin refused, a command the bridge cannot read), and the
+//!   socket closes after it.
+//!
+//! The bridge keeps a guard, limits, a place under the client's and the
+//! destination's limits, and a log line for each connection, as for `/ws`:
+//! the socket changes how the bytes travel, not what may travel.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{BridgeEvent, FlatEvent, WsQuery};
+
+/// The path of the audit socket.
+pub const AUDIT_WS_PATH: &str = "/ws/audit";
+
+/// A text frame from the page on the audit socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PageCommand {
+    /// Connect, as `GET /ws` with this query would. `connection` is the
+    /// page's number for it, not in use on this socket.
+    Open { connection: u32, target: WsQuery },
+    /// End this connection (the bridge says QUIT for nobody: it just closes).
+    Close { connection: u32 },
+}
+
+impl PageCommand {
+    /// The command as the text of a websocket frame.
+    pub fn to_json(&self) -> String {
+        // A struct of strings, numbers and booleans always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A text frame from the bridge on the audit socket: an event of one
+/// connection, or of the whole socket when `connection` is `None`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaggedEvent {
+    pub connection: Option<u32>,
+    pub event: BridgeEvent,
+}
+
+impl TaggedEvent {
+    /// The event's JSON with `"connection": N` beside its fields.
+    pub fn to_json(&self) -> String {
+        let mut value = serde_json::to_value(&self.event).unwrap_or_default();
+        if let (Some(n), Some(fields)) = (self.connection, value.as_object_mut()) {
+            fields.insert("connection".into(), n.into());
+        }
+        value.to_string()
+    }
+
+    /// Reads the text of a websocket frame.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaggedEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let flat = FlatEvent::deserialize(deserializer)?;
+        let connection = flat.connection;
+        Ok(TaggedEvent { connection, event: flat.into_event()? })
+    }
+}
+
+/// A binary frame carrying `bytes` of connection `connection`.
+pub fn tag(connection: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&connection.to_be_bytes());
+    frame.extend_from_slice(bytes);
+    frame
+}
+
+/// The connection's number and its bytes, if the frame has a number at all.
+pub fn untag(frame: &[u8]) -> Option<(u32, &[u8])> {
+    let (number, bytes) = frame.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*number), bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[test]
+    fn commands_are_the_public_api() {
+        let open = PageCommand::Open {
+            connection: 3,
+            target: WsQuery { host: "mx.example.org".into(), port: 25, implicit_tls: false, tls_name: None },
+        };
+        let json = open.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"open","connection":3,"target":{"host":"mx.example.org","port":25,"implicit_tls":false}}"#
+        );
+        assert_eq!(serde_json::from_str::<PageCommand>(&json).unwrap(), open);
+        let close = PageCommand::Close { connection: 3 };
+        assert_eq!(close.to_json(), r#"{"type":"close","connection":3}"#);
+        // What a page written by hand might send: the defaults fill in.
+        let short: PageCommand =
+            serde_json::from_str(r#"{"type":"open","connection":0,"target":{"host":"h","port":587}}"#).unwrap();
+        assert!(matches!(short, PageCommand::Open { connection: 0, target } if target.port == 587));
+        assert!(serde_json::from_str::<PageCommand>(r#"{"type":"open","connection":-1}"#).is_err());
+        assert!(serde_json::from_str::<PageCommand>(r#"{"type":"data","connection":1}"#).is_err());
+    }
+
+    #[test]
+    fn events_carry_their_connection() {
+        let tagged = TaggedEvent { connection: Some(7), event: BridgeEvent::closed(ErrorCode::ServerClosed) };
+        let json = tagged.to_json();
+        assert!(json.contains(r#""connection":7"#) && json.contains(r#""type":"closed""#), "{json}");
+        assert_eq!(TaggedEvent::from_json(&json).unwrap(), tagged);
+        let whole = TaggedEvent { connection: None, event: BridgeEvent::error(ErrorCode::OriginNotAllowed) };
+        let json = whole.to_json();
+        assert!(!json.contains("connection"), "{json}");
+        assert_eq!(TaggedEvent::from_json(&json).unwrap(), whole);
+        // A `/ws` reader ignores the number; an audit-socket reader needs a valid event.
+        assert_eq!(BridgeEvent::from_json(&tagged.to_json()).unwrap(), tagged.event);
+        assert!(TaggedEvent::from_json(r#"{"type":"closed","connection":1}"#).is_err());
+    }
+
+    #[test]
+    fn bytes_are_numbered() {
+        let frame = tag(0x0102_0304, b"EHLO x\r\n");
+        assert_eq!(&frame[..4], &[1, 2, 3, 4]);
+        assert_eq!(untag(&frame), Some((0x0102_0304, &b"EHLO x\r\n"[..])));
+        assert_eq!(untag(&tag(9, b"")), Some((9, &b""[..])));
+        assert_eq!(untag(b"abc"), None, "shorter than a number");
+    }
+}
