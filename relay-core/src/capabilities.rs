@@ -98,9 +98,9 @@ fn describe_extension(ext: &Extension) -> String {
 fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     if n >= MIB {
-        format!("{:.0} MiB", n as f64 / MIB as f64)
+        format!("{} MiB", crate::narration::fixed(n as f64 / MIB as f64, 0))
     } else if n >= 1024 {
-        format!("{:.0} KiB", n as f64 / 1024.0)
+        format!("{} KiB", crate::narration::fixed(n as f64 / 1024.0, 0))
     } else {
         format!("{n} bytes")
     }

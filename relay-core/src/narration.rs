@@ -18,11 +18,51 @@ pub const SLOW_BANNER: Duration = Duration::from_secs(5);
 pub fn human_ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10.0 {
-        format!("{ms:.1} ms")
+        format!("{} ms", fixed(ms, 1))
     } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
+        format!("{} ms", fixed(ms, 0))
     } else {
-        format!("{:.1} s", ms / 1000.0)
+        format!("{} s", fixed(ms / 1000.0, 1))
+    }
+}
+
+/// `x` with `decimals` (0 or 1) digits after the point, exactly as
+/// `format!("{x:.1}")` or `{x:.0}` writes it (the exact binary value rounded,
+/// ties to even), for `x` within ±2^63 (times and sizes; larger ones
+/// saturate): the page then carries no float formatting code, only
+/// integer formatting.
+pub fn fixed(x: f64, decimals: u32) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "NaN"
+        } else if x > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
+        .to_string();
+    }
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    // x = mantissa × 2^shift exactly, and times 10 for one decimal.
+    let (mantissa, shift) = if exponent == 0 { (fraction, -1074) } else { (fraction | 1 << 52, exponent - 1075) };
+    let scaled = u128::from(mantissa) * if decimals == 0 { 1 } else { 10 };
+    let n = if shift >= 0 {
+        scaled << shift.min(64)
+    } else if shift <= -120 {
+        0
+    } else {
+        let down = (-shift) as u32;
+        let (whole, rest, half) = (scaled >> down, scaled & ((1 << down) - 1), 1u128 << (down - 1));
+        whole + u128::from(rest > half || rest == half && whole & 1 == 1)
+    };
+    let n = n.min(u128::from(u64::MAX)) as u64;
+    if decimals == 0 {
+        format!("{sign}{n}")
+    } else {
+        format!("{sign}{}.{}", n / 10, n % 10)
     }
 }
 
@@ -154,4 +194,38 @@ pub(crate) fn tls_up(facts: &crate::tls::TlsFacts) -> (Tone, String) {
 
 pub(crate) fn tls_failed(failure: &crate::tls::TlsFailure) -> String {
     format!("TLS could not be started: {}.", failure.reason.trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_writes_what_float_formatting_writes() {
+        let mut values = vec![0.0, 0.05, 0.15, 0.25, 0.35, 0.45, 0.5, 1.5, 2.5, 9.95, 9.25, 0.125, 999.5, 1e15, 5e-324];
+        let mut x = 1e-7_f64;
+        while x < 1e7 {
+            values.push(x);
+            x *= 1.0009;
+        }
+        for n in 0..20_000u64 {
+            values.push(n as f64 / 20.0);
+            values.push(n as f64 / 1000.0 * 1000.0 / 1000.0);
+            values.push(Duration::from_micros(n * 50).as_secs_f64() * 1000.0);
+            values.push(Duration::from_nanos(n * 50_001).as_secs_f64() * 1000.0 / 1000.0);
+        }
+        values.extend([-0.0, -0.04, -0.05, -2.5, -312.25, f64::NAN, f64::INFINITY, f64::NEG_INFINITY]);
+        for x in values {
+            assert_eq!(fixed(x, 1), format!("{x:.1}"), "{x:e}");
+            assert_eq!(fixed(x, 0), format!("{x:.0}"), "{x:e}");
+        }
+    }
+
+    #[test]
+    fn human_ms_reads_as_before() {
+        for (ms, text) in [(0.4, "0.4 ms"), (312.0, "312 ms"), (2100.0, "2.1 s"), (9.96, "10.0 ms"), (999.6, "1000 ms")]
+        {
+            assert_eq!(human_millis(ms), text);
+        }
+    }
 }

@@ -424,19 +424,19 @@ impl Session {
             self.conns.iter().filter(|c| c.is_open() && c.deadline.is_some_and(|d| d <= now)).map(|c| c.id).collect();
         for id in due {
             let phase = self.conn(id).map(|c| c.phase);
-            let secs = self.config.reply_timeout.as_secs_f64();
+            let secs = crate::narration::fixed(self.config.reply_timeout.as_secs_f64(), 0);
             match phase {
                 Some(Phase::Quitting) => self.close(id, true),
                 Some(Phase::Connecting) => {
-                    let reason = format!("no answer to the connection attempt within {secs:.0} s");
+                    let reason = format!("no answer to the connection attempt within {secs} s");
                     self.lose(id, Loss::ConnectFailed(reason), None, true);
                 }
                 Some(Phase::Tls) => {
-                    let reason = format!("the server did not finish the TLS handshake within {secs:.0} s");
+                    let reason = format!("the server did not finish the TLS handshake within {secs} s");
                     self.tls_failed(id, TlsFailure { reason }, None);
                 }
                 Some(_) => {
-                    self.note(id, format!("no reply within {secs:.0} s; giving up on this connection"));
+                    self.note(id, format!("no reply within {secs} s; giving up on this connection"));
                     self.lose(id, Loss::TimedOut, None, true);
                 }
                 None => {}

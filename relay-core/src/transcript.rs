@@ -37,6 +37,21 @@ impl fmt::Display for TranscriptLine {
             Direction::Received => "<- ",
             Direction::Note => "===",
         };
-        write!(f, "[c{} {:>8.1}ms] {} {}", self.connection, self.at_ms, marker, self.text)
+        // `{:>8.1}` of the milliseconds, without the float formatter.
+        let at = crate::narration::fixed(self.at_ms, 1);
+        write!(f, "[c{} {at:>8}ms] {} {}", self.connection, marker, self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_as_swaks_prints_them() {
+        for at_ms in [0.0, 0.05, 12.25, 1234.5678, 98_765_432.1] {
+            let line = TranscriptLine { connection: 3, at_ms, direction: Direction::Sent, text: "EHLO x".into() };
+            assert_eq!(line.to_string(), format!("[c3 {at_ms:>8.1}ms]  -> EHLO x"));
+        }
     }
 }
