@@ -4,6 +4,7 @@
 //! Nothing here ever talks to an address outside 127.0.0.0/8, and the mail
 //! servers it starts discard everything they would deliver.
 
+pub mod audit_socket;
 pub mod bridge;
 pub mod certs;
 pub mod dns;

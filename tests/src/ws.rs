@@ -10,6 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use relay_core::wire::WsQuery;
 use relay_core::{BridgeEvent, Config, ConnectionId, Event, Report, Session, TlsFailure};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -112,55 +113,52 @@ impl WsSession {
 }
 
 /// Runs a whole relay audit of `host:port` through the bridge, one websocket
-/// per connection the session asks for, as the page does.
+/// per connection the session asks for, as the page did before the audit
+/// socket ([`crate::audit_socket::audit`]).
 pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, config: Config) -> Report {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut carrier =
+        OneEach { bridge, origin: origin.to_string(), tx, rx, writers: HashMap::new(), tasks: Vec::new() };
+    drive(&mut carrier, host, port, config).await
+}
+
+/// How an audit's connections travel to the bridge: a websocket each
+/// (`/ws`), or all on one (`/ws/audit`).
+pub(crate) trait Carrier {
+    /// Asks the bridge for connection `id` toward `target`.
+    async fn open(&mut self, id: ConnectionId, target: WsQuery);
+    /// Ends connection `id`.
+    async fn close(&mut self, id: ConnectionId);
+    /// The engine's bytes for connection `id` (dropped if it is not open).
+    async fn send(&mut self, id: ConnectionId, bytes: Vec<u8>);
+    /// What the bridge said next, and about which connection. Cancel-safe.
+    async fn next(&mut self) -> (ConnectionId, Frame);
+}
+
+/// Drives relay-core's [`Session`] over `carrier` as the page does: later
+/// connections go to the address the first one reached (never resolving
+/// again, the certificate still checked against `host`), and what the
+/// bridge says of each connection goes to the engine.
+pub(crate) async fn drive(carrier: &mut impl Carrier, host: &str, port: u16, config: Config) -> Report {
     let start = Instant::now();
     let mut session = Session::new(config, host, port, Duration::ZERO);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(ConnectionId, Frame)>();
-    let mut writers: HashMap<ConnectionId, tokio::sync::mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
-    let mut tasks = Vec::new();
-    // Later connections go to the address the first one reached, never
-    // resolving again.
     let mut address: Option<String> = None;
     loop {
         while let Some(t) = session.poll_transmit() {
-            if let Some(w) = writers.get(&t.connection) {
-                let _ = w.send(t.data);
-            }
+            carrier.send(t.connection, t.data).await;
         }
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Connect(id) => {
-                    let query = WsQuery {
+                    let target = WsQuery {
                         host: address.clone().unwrap_or_else(|| host.to_string()),
                         port,
                         implicit_tls: session.config().implicit_tls,
                         tls_name: address.as_ref().map(|_| host.to_string()),
                     };
-                    let (wtx, mut wrx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-                    writers.insert(id, wtx);
-                    let tx = tx.clone();
-                    let origin = origin.to_string();
-                    tasks.push(tokio::spawn(async move {
-                        let mut ws = WsSession::open_query(bridge, &query, Some(&origin)).await;
-                        loop {
-                            tokio::select! {
-                                frame = ws.next(Duration::from_secs(3600)) => {
-                                    let frame = frame.unwrap_or(Frame::Closed);
-                                    let closed = matches!(frame, Frame::Closed);
-                                    if tx.send((id, frame)).is_err() || closed { return; }
-                                }
-                                bytes = wrx.recv() => match bytes {
-                                    Some(b) => ws.send(&b).await,
-                                    None => { ws.close().await; return; }
-                                },
-                            }
-                        }
-                    }));
+                    carrier.open(id, target).await;
                 }
-                Event::Close(id) => {
-                    writers.remove(&id);
-                }
+                Event::Close(id) => carrier.close(id).await,
                 _ => {}
             }
         }
@@ -169,7 +167,7 @@ pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, conf
         }
         let deadline = session.poll_timeout().map(|t| start + t);
         tokio::select! {
-            Some((id, frame)) = rx.recv() => {
+            (id, frame) = carrier.next() => {
                 let now = start.elapsed();
                 match frame {
                     Frame::Event(BridgeEvent::Connected { address: a, .. }) => {
@@ -191,8 +189,62 @@ pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, conf
             }
         }
     }
-    for t in tasks {
-        t.abort();
-    }
     session.report()
+}
+
+/// A websocket of its own for each connection (`/ws`), each in a task.
+struct OneEach {
+    bridge: SocketAddr,
+    origin: String,
+    tx: UnboundedSender<(ConnectionId, Frame)>,
+    rx: UnboundedReceiver<(ConnectionId, Frame)>,
+    writers: HashMap<ConnectionId, UnboundedSender<Vec<u8>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Carrier for OneEach {
+    async fn open(&mut self, id: ConnectionId, query: WsQuery) {
+        let (wtx, mut wrx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        self.writers.insert(id, wtx);
+        let (tx, bridge, origin) = (self.tx.clone(), self.bridge, self.origin.clone());
+        self.tasks.push(tokio::spawn(async move {
+            let mut ws = WsSession::open_query(bridge, &query, Some(&origin)).await;
+            loop {
+                tokio::select! {
+                    frame = ws.next(Duration::from_secs(3600)) => {
+                        let frame = frame.unwrap_or(Frame::Closed);
+                        let closed = matches!(frame, Frame::Closed);
+                        if tx.send((id, frame)).is_err() || closed { return; }
+                    }
+                    bytes = wrx.recv() => match bytes {
+                        Some(b) => ws.send(&b).await,
+                        None => { ws.close().await; return; }
+                    },
+                }
+            }
+        }));
+    }
+
+    async fn close(&mut self, id: ConnectionId) {
+        self.writers.remove(&id);
+    }
+
+    async fn send(&mut self, id: ConnectionId, bytes: Vec<u8>) {
+        if let Some(w) = self.writers.get(&id) {
+            let _ = w.send(bytes);
+        }
+    }
+
+    async fn next(&mut self) -> (ConnectionId, Frame) {
+        // `self.tx` is never dropped while `self` lives.
+        self.rx.recv().await.expect("the carrier keeps a sender")
+    }
+}
+
+impl Drop for OneEach {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }

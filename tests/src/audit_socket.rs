@@ -1,0 +1,215 @@
+//! A client of the bridge's audit socket (`GET /ws/audit`), as the page is
+//! one: a raw socket for poking at its wire, guard and limits connection by
+//! connection, and a whole relay audit over one socket, as the page drives
+//! it (relay-core's `wire::audit_socket` describes the wire).
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use relay_core::wire::audit_socket::{tag, untag, PageCommand, TaggedEvent, AUDIT_WS_PATH};
+use relay_core::wire::WsQuery;
+use relay_core::{BridgeEvent, Config, ConnectionId, Report};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::ws::{drive, Carrier, Frame};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What arrives from the bridge on the audit socket.
+#[derive(Debug)]
+pub enum SocketFrame {
+    /// An event of connection N, or of the whole socket (`None`).
+    Event(Option<u32>, BridgeEvent),
+    /// SMTP bytes of connection N.
+    Bytes(u32, Vec<u8>),
+    /// The bridge closed the websocket.
+    Closed,
+}
+
+pub struct AuditSocket {
+    socket: Socket,
+    /// Frames read while looking for another connection's, handed out first.
+    stash: VecDeque<SocketFrame>,
+}
+
+impl AuditSocket {
+    /// Opens `/ws/audit` on the bridge, sending `origin`.
+    pub async fn open(bridge: SocketAddr, origin: Option<&str>) -> AuditSocket {
+        let mut request = format!("ws://{bridge}{AUDIT_WS_PATH}").into_client_request().expect("request");
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().expect("origin header"));
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
+        AuditSocket { socket, stash: VecDeque::new() }
+    }
+
+    /// Asks for connection `n` toward `target`.
+    pub async fn open_connection(&mut self, n: u32, target: &WsQuery) {
+        self.send_text(&PageCommand::Open { connection: n, target: target.clone() }.to_json()).await;
+    }
+
+    /// Ends connection `n`.
+    pub async fn close_connection(&mut self, n: u32) {
+        self.send_text(&PageCommand::Close { connection: n }.to_json()).await;
+    }
+
+    /// SMTP bytes for connection `n`.
+    pub async fn send(&mut self, n: u32, bytes: &[u8]) {
+        self.send_binary(&tag(n, bytes)).await;
+    }
+
+    /// A text frame as it is.
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::Text(text.to_string().into())).await.expect("send to bridge");
+    }
+
+    /// A binary frame as it is (no number added).
+    pub async fn send_binary(&mut self, frame: &[u8]) {
+        self.socket.send(Message::Binary(frame.to_vec().into())).await.expect("send to bridge");
+    }
+
+    /// The next frame, or `None` if nothing came within `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<SocketFrame> {
+        if let Some(frame) = self.stash.pop_front() {
+            return Some(frame);
+        }
+        self.receive(within).await
+    }
+
+    /// The next frame off the websocket itself. Cancel-safe.
+    async fn receive(&mut self, within: Duration) -> Option<SocketFrame> {
+        loop {
+            let message = tokio::time::timeout(within, self.socket.next()).await.ok()?;
+            return Some(match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => SocketFrame::Closed,
+                Some(Ok(Message::Text(text))) => {
+                    let tagged = TaggedEvent::from_json(&text).unwrap_or_else(|e| panic!("bad event {text}: {e}"));
+                    SocketFrame::Event(tagged.connection, tagged.event)
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    let (n, bytes) = untag(&data).unwrap_or_else(|| panic!("bytes without a number: {data:?}"));
+                    SocketFrame::Bytes(n, bytes.to_vec())
+                }
+                Some(Ok(_)) => continue,
+            });
+        }
+    }
+
+    /// The next frame of connection `n` (or of the whole socket, or its
+    /// close); other connections' frames wait for [`AuditSocket::next`].
+    pub async fn next_of(&mut self, n: u32, within: Duration) -> Option<SocketFrame> {
+        let mine = |f: &SocketFrame| match f {
+            SocketFrame::Event(c, _) => c.is_none_or(|c| c == n),
+            SocketFrame::Bytes(c, _) => *c == n,
+            SocketFrame::Closed => true,
+        };
+        if let Some(at) = self.stash.iter().position(mine) {
+            return self.stash.remove(at);
+        }
+        let until = Instant::now() + within;
+        loop {
+            let frame = self.receive(until.saturating_duration_since(Instant::now())).await?;
+            if mine(&frame) {
+                return Some(frame);
+            }
+            self.stash.push_back(frame);
+        }
+    }
+
+    /// The next event of connection `n`, skipping its SMTP bytes; panics
+    /// after `within`, or on the socket's own event or close.
+    pub async fn next_event(&mut self, n: u32, within: Duration) -> BridgeEvent {
+        let until = Instant::now() + within;
+        loop {
+            match self.next_of(n, until.saturating_duration_since(Instant::now())).await {
+                Some(SocketFrame::Event(Some(_), e)) => return e,
+                Some(SocketFrame::Bytes(..)) => continue,
+                Some(other) => panic!("expected an event of connection {n}, got {other:?}"),
+                None => panic!("no event of connection {n} within {within:?}"),
+            }
+        }
+    }
+
+    /// Connection `n`'s SMTP bytes until `want` appears in them (its events
+    /// are collected too; other connections' frames wait).
+    pub async fn read_until(&mut self, n: u32, want: &str, within: Duration) -> (String, Vec<BridgeEvent>) {
+        let until = Instant::now() + within;
+        let mut text = String::new();
+        let mut events = Vec::new();
+        while !text.contains(want) {
+            match self.next_of(n, until.saturating_duration_since(Instant::now())).await {
+                Some(SocketFrame::Bytes(_, b)) => text.push_str(&String::from_utf8_lossy(&b)),
+                Some(SocketFrame::Event(Some(_), e)) => events.push(e),
+                other => panic!("{want:?} never came on connection {n} ({other:?}); got {text:?} and {events:?}"),
+            }
+        }
+        (text, events)
+    }
+
+    /// Closes from the page's side.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// Runs a whole relay audit of `host:port` through the bridge, every
+/// connection the session asks for on one audit socket, as the page does.
+pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, config: Config) -> Report {
+    let socket = AuditSocket::open(bridge, Some(origin)).await;
+    let mut carrier = OneSocket { socket, open: HashSet::new() };
+    let report = drive(&mut carrier, host, port, config).await;
+    carrier.socket.close().await;
+    report
+}
+
+/// Every connection on one audit socket, numbered by the engine's ids.
+struct OneSocket {
+    socket: AuditSocket,
+    /// The connections the page has open: what still comes for one it
+    /// closed is dropped, as the page drops it.
+    open: HashSet<u32>,
+}
+
+impl Carrier for OneSocket {
+    async fn open(&mut self, id: ConnectionId, target: WsQuery) {
+        self.open.insert(id.0);
+        self.socket.open_connection(id.0, &target).await;
+    }
+
+    async fn close(&mut self, id: ConnectionId) {
+        if self.open.remove(&id.0) {
+            self.socket.close_connection(id.0).await;
+        }
+    }
+
+    async fn send(&mut self, id: ConnectionId, bytes: Vec<u8>) {
+        if self.open.contains(&id.0) {
+            self.socket.send(id.0, &bytes).await;
+        }
+    }
+
+    async fn next(&mut self) -> (ConnectionId, Frame) {
+        loop {
+            let (n, frame) = match self.socket.next(Duration::from_secs(3600)).await {
+                Some(SocketFrame::Event(Some(n), event)) => (n, Frame::Event(event)),
+                Some(SocketFrame::Bytes(n, bytes)) => (n, Frame::Bytes(bytes)),
+                // No connection of the audit can go on: the test fails.
+                Some(SocketFrame::Event(None, event)) => panic!("the bridge ended the audit socket: {event:?}"),
+                Some(SocketFrame::Closed) | None => panic!("the audit socket closed in the middle of the audit"),
+            };
+            if !self.open.contains(&n) {
+                continue;
+            }
+            if let Frame::Event(BridgeEvent::Error { .. } | BridgeEvent::Closed { .. }) = frame {
+                self.open.remove(&n);
+            }
+            return (ConnectionId(n), frame);
+        }
+    }
+}
