@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use clap::Args;
 use relay_core::GuardLimits;
@@ -249,6 +250,12 @@ pub async fn serve(
 ) -> Result<(), String> {
     let limits = Arc::clone(&app.limits);
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    // Each SMTP reply is a small websocket frame, written as it comes: with
+    // Nagle's algorithm on, the kernel held one back until the page's ACK,
+    // which a browser delays up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
     // Upgraded websockets outlive the HTTP server; each has seen the
     // shutdown flag and is closing with an event.
