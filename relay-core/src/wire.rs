@@ -7,6 +7,10 @@
 //! frames carry SMTP bytes both ways, and text frames carry further events
 //! from the bridge. Both sides use these types, so they agree by
 //! construction; the JSON field names and codes are a public API.
+//!
+//! The page itself carries all of an audit's connections on one websocket,
+//! the audit socket ([`audit_socket`]): the same events and bytes, each
+//! with its connection's number.
 
 use std::fmt;
 
