@@ -4,18 +4,18 @@
 
 use yew::prelude::*;
 
-use crate::components::advice::Advice;
-use crate::components::domain_report::DomainReport;
-use crate::components::error_notice::ErrorNotice;
-use crate::components::findings::Findings;
-use crate::components::lab_targets::LabTargets;
-use crate::components::mx_hosts::MxLookup;
-use crate::components::probe_matrix::ProbeMatrix;
-use crate::components::progress::Progress;
-use crate::components::report_actions::ReportActions;
-use crate::components::step_list::StepList;
-use crate::components::target_form::TargetForm;
-use crate::components::verdict_banner::VerdictBanner;
+use crate::components::advice::advice;
+use crate::components::domain_report::{domain_report, Actions};
+use crate::components::error_notice::error_notice;
+use crate::components::findings::findings;
+use crate::components::lab_targets::lab_targets;
+use crate::components::mx_hosts::{self, mx_lookup};
+use crate::components::probe_matrix::probe_matrix;
+use crate::components::progress::progress;
+use crate::components::report_actions::{self, report_actions};
+use crate::components::step_list::step_list;
+use crate::components::target_form::{self, target_form};
+use crate::components::verdict_banner::verdict_banner;
 use crate::services::browser;
 use crate::services::checks::Checks;
 use crate::state::{relay_tricks, DomainView, PageState, Phase, Target};
@@ -94,35 +94,35 @@ pub fn app() -> Html {
                 </div>
             </header>
             <main class="wrap">
-                <TargetForm values={state.form.clone()} running={running} on_change={on_change}
-                    on_run={on_run} on_cancel={on_cancel} on_find_mx={on_find_mx} />
-                <LabTargets targets={state.lab.clone()} disabled={running} on_pick={on_pick_lab} />
-                <MxLookup view={state.mx.clone()} disabled={running} on_test={on_test_mx} on_test_domain={on_test_domain} />
-                <DomainReport view={state.domain.clone()} on_download={on_download_domain} on_copy={on_copy_domain}
-                    permalink={domain_link} notice={state.notice.clone()} />
+                { target_form(&target_form::Props { values: &state.form, running, on_change: &on_change,
+                    on_run: &on_run, on_cancel: &on_cancel, on_find_mx: &on_find_mx }) }
+                { lab_targets(&state.lab, running, &on_pick_lab) }
+                { mx_lookup(state.mx.as_ref(), &mx_hosts::Props { disabled: running, on_test: &on_test_mx, on_test_domain: &on_test_domain }) }
+                { domain_report(state.domain.as_ref(), &Actions { on_download: &on_download_domain, on_copy: &on_copy_domain,
+                    permalink: &domain_link, notice: state.notice.as_deref() }) }
                 if state.phase == Phase::Failed {
-                    <ErrorNotice message={state.error.clone().unwrap_or_default()} />
+                    { error_notice(state.error.as_deref().unwrap_or_default()) }
                 }
                 if state.phase == Phase::Cancelled {
                     <p class="help" role="status">{ "Cancelled. Nothing more was sent." }</p>
                 }
                 if running {
-                    <Progress text={state.progress_text()} done={state.probes.len()} total={state.total} />
+                    { progress(&state.progress_text(), state.probes.len(), state.total) }
                 }
                 if let Some(report) = &state.report {
-                    <VerdictBanner report={report.clone()} />
+                    { verdict_banner(report) }
                 }
-                <StepList steps={state.steps.clone()} />
+                { step_list(&state.steps) }
                 if let Some(report) = &state.report {
-                    <Findings report={report.clone()} />
-                    <Advice report={report.clone()} />
+                    { findings(report) }
+                    { advice(report) }
                 }
                 if !state.probes.is_empty() {
-                    <ProbeMatrix probes={state.probes.clone()} />
+                    { probe_matrix(&state.probes) }
                 }
                 if state.phase == Phase::Finished {
-                    <ReportActions permalink={current_link} on_copy={on_copy} on_download={on_download}
-                        on_run_again={on_run_again} notice={state.notice.clone()} />
+                    { report_actions(&report_actions::Props { permalink: &current_link, on_copy: &on_copy, on_download: &on_download,
+                        on_run_again: &on_run_again, notice: state.notice.as_deref() }) }
                 }
                 if !state.transcript.is_empty() {
                     <details class="transcript">

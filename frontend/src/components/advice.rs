@@ -3,14 +3,7 @@
 use relay_core::{Report, Verdict};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub report: std::rc::Rc<Report>,
-}
-
-#[function_component(Advice)]
-pub fn advice(props: &Props) -> Html {
-    let r = &props.report;
+pub fn advice(r: &Report) -> Html {
     if r.advice.is_empty() || r.server.address.is_none() {
         return html! {};
     }

@@ -3,33 +3,21 @@
 //! every row is in, the domain's verdict on top (the worst of them) and
 //! what can be done with the report.
 
-use std::rc::Rc;
-
 use relay_core::domain::summary::{DomainSummary, TargetSummary};
 use relay_core::Verdict;
 use yew::prelude::*;
 
-use crate::components::error_notice::ErrorNotice;
-use crate::components::step_panel::{human_ms, StepPanel};
+use crate::components::error_notice::error_notice;
+use crate::components::step_panel::{human_ms, step_panel};
 use crate::state::DomainView;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub domain: String,
-    /// Every row so far, in the report's order.
-    pub rows: Rc<Vec<TargetSummary>>,
-    /// The whole report, once the audit is over.
-    #[prop_or_default]
-    pub done: Option<Rc<DomainSummary>>,
-    #[prop_or_default]
-    pub on_download: Callback<()>,
-    #[prop_or_default]
-    pub on_copy: Callback<()>,
-    #[prop_or_default]
-    pub permalink: String,
-    /// "Copied" after a copy, for the live region.
-    #[prop_or_default]
-    pub notice: Option<String>,
+/// What can be done with a finished domain audit; `notice` ("Copied" after
+/// a copy) is for the live region.
+pub struct Actions<'a> {
+    pub on_download: &'a Callback<()>,
+    pub on_copy: &'a Callback<()>,
+    pub permalink: &'a str,
+    pub notice: Option<&'a str>,
 }
 
 fn verdict_section(r: &DomainSummary) -> Html {
@@ -70,7 +58,7 @@ fn row(t: &TargetSummary) -> Html {
                         <details>
                             <summary>{ t.reason.clone().unwrap_or_default() }</summary>
                             <ol class="step-list">
-                                { for t.steps.iter().map(|s| html! { <StepPanel step={s.clone()} /> }) }
+                                { for t.steps.iter().map(step_panel) }
                             </ol>
                         </details>
                     </td>
@@ -97,33 +85,34 @@ fn row(t: &TargetSummary) -> Html {
     }
 }
 
-#[function_component(DomainAudit)]
-pub fn domain_audit(props: &Props) -> Html {
-    let pending = props.rows.iter().filter(|t| t.verdict.is_none() && t.not_checked.is_none()).count();
+/// Every row so far, in the report's order; `done`, the whole report once
+/// the audit is over.
+fn domain_audit(domain: &str, rows: &[TargetSummary], done: Option<(&DomainSummary, &Actions)>) -> Html {
+    let pending = rows.iter().filter(|t| t.verdict.is_none() && t.not_checked.is_none()).count();
     html! {
         <>
-            if let Some(done) = &props.done {
+            if let Some((done, _)) = done {
                 { verdict_section(done) }
             } else {
                 <p class="help" role="status" data-testid="domain-progress">
-                    { format!("Auditing {} addresses of {}: {} answered, {pending} to go…", props.rows.len(), props.domain, props.rows.len() - pending) }
+                    { format!("Auditing {} addresses of {domain}: {} answered, {pending} to go…", rows.len(), rows.len() - pending) }
                 </p>
             }
             <section class="batch domain" aria-labelledby="domain-title" data-testid="domain-targets">
-                <h2 id="domain-title">{ format!("Every mail server of {}, at every address", props.domain) }</h2>
+                <h2 id="domain-title">{ format!("Every mail server of {domain}, at every address") }</h2>
                 <table>
                     <thead><tr>
                         <th scope="col">{ "Server" }</th><th scope="col">{ "Address" }</th><th scope="col">{ "Verdict" }</th>
                         <th scope="col">{ "Banner name" }</th><th scope="col">{ "Software" }</th><th scope="col">{ "Time" }</th><th scope="col">{ "Why" }</th>
                     </tr></thead>
-                    <tbody>{ for props.rows.iter().map(row) }</tbody>
+                    <tbody>{ for rows.iter().map(row) }</tbody>
                 </table>
-                if props.done.is_some() {
+                if let Some((_, actions)) = done {
                     <div class="buttons actions">
-                        <button id="copy-domain" type="button" onclick={props.on_copy.reform(|_: MouseEvent| ())}>{ "Copy the results" }</button>
-                        <button id="download-domain-json" type="button" onclick={props.on_download.reform(|_: MouseEvent| ())}>{ "Download the domain report (JSON)" }</button>
-                        <a id="domain-permalink" class="button" href={props.permalink.clone()}>{ "Link to this check" }</a>
-                        <span class="notice" role="status" aria-live="polite">{ props.notice.clone().unwrap_or_default() }</span>
+                        <button id="copy-domain" type="button" onclick={actions.on_copy.reform(|_: MouseEvent| ())}>{ "Copy the results" }</button>
+                        <button id="download-domain-json" type="button" onclick={actions.on_download.reform(|_: MouseEvent| ())}>{ "Download the domain report (JSON)" }</button>
+                        <a id="domain-permalink" class="button" href={actions.permalink.to_string()}>{ "Link to this check" }</a>
+                        <span class="notice" role="status" aria-live="polite">{ actions.notice.unwrap_or_default() }</span>
                     </div>
                 }
             </section>
@@ -131,33 +120,19 @@ pub fn domain_audit(props: &Props) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct ReportProps {
-    pub view: Option<DomainView>,
-    pub on_download: Callback<()>,
-    pub on_copy: Callback<()>,
-    pub permalink: String,
-    pub notice: Option<String>,
-}
-
 /// A domain audit in any of its states: starting, filling in, done, failed.
-#[function_component(DomainReport)]
-pub fn domain_report(props: &ReportProps) -> Html {
-    match &props.view {
+pub fn domain_report(view: Option<&DomainView>, actions: &Actions) -> Html {
+    match view {
         Some(DomainView::Starting(text)) => {
             html! { <p class="help" role="status" data-testid="domain-progress">{ text }</p> }
         }
-        Some(DomainView::Live(name, rows)) => html! { <DomainAudit domain={name.clone()} rows={rows.clone()} /> },
-        Some(DomainView::Done(answer)) => html! {
-            <DomainAudit domain={answer.1.domain.clone()} rows={Rc::new(answer.1.targets.clone())}
-                done={Rc::new(answer.1.clone())} on_download={props.on_download.clone()} on_copy={props.on_copy.clone()}
-                permalink={props.permalink.clone()} notice={props.notice.clone()} />
-        },
+        Some(DomainView::Live(name, rows)) => domain_audit(name, rows, None),
+        Some(DomainView::Done(answer)) => domain_audit(&answer.1.domain, &answer.1.targets, Some((&answer.1, actions))),
         Some(DomainView::Failed(message, rows)) => html! {
             <>
-                <ErrorNotice message={message.clone()} />
+                { error_notice(message) }
                 if let Some((name, rows)) = rows {
-                    <DomainAudit domain={name.clone()} rows={rows.clone()} />
+                    { domain_audit(name, rows, None) }
                 }
             </>
         },

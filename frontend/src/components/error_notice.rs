@@ -2,16 +2,10 @@
 
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub message: String,
-}
-
-#[function_component(ErrorNotice)]
-pub fn error_notice(props: &Props) -> Html {
+pub fn error_notice(message: &str) -> Html {
     html! {
         <div class="error" role="alert" data-testid="error">
-            <strong>{ "The check could not run. " }</strong>{ &props.message }
+            <strong>{ "The check could not run. " }</strong>{ message }
         </div>
     }
 }

@@ -5,14 +5,7 @@
 use relay_core::Report;
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub report: std::rc::Rc<Report>,
-}
-
-#[function_component(Findings)]
-pub fn findings(props: &Props) -> Html {
-    let r = &props.report;
+pub fn findings(r: &Report) -> Html {
     if r.findings.is_empty() && r.controls.is_empty() {
         return html! {};
     }

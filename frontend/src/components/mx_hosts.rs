@@ -3,34 +3,29 @@
 
 use yew::prelude::*;
 
-use std::rc::Rc;
-
 use relay_core::wire::MxHostAnswer;
 
 use crate::state::MxView;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub domain: String,
-    pub hosts: Rc<Vec<MxHostAnswer>>,
+/// What the user can do with the list: check one server (`on_test`), or
+/// the whole domain, every mail server at every address (`on_test_domain`).
+pub struct Props<'a> {
     pub disabled: bool,
-    pub on_test: Callback<String>,
-    /// Audit the whole domain: every mail server at every address.
-    pub on_test_domain: Callback<String>,
+    pub on_test: &'a Callback<String>,
+    pub on_test_domain: &'a Callback<String>,
 }
 
-#[function_component(MxHosts)]
-pub fn mx_hosts(props: &Props) -> Html {
-    let testable: Vec<String> = props.hosts.iter().filter(|h| h.allowed).map(|h| h.exchange.clone()).collect();
+fn mx_hosts(domain: &str, hosts: &[MxHostAnswer], props: &Props) -> Html {
+    let testable: Vec<String> = hosts.iter().filter(|h| h.allowed).map(|h| h.exchange.clone()).collect();
     let test_all = {
-        let domain = props.domain.clone();
+        let domain = domain.to_string();
         props.on_test_domain.reform(move |_: MouseEvent| domain.clone())
     };
     html! {
         <section class="mx" aria-labelledby="mx-title" data-testid="mx-hosts">
-            <h2 id="mx-title">{ format!("Mail servers of {}", props.domain) }</h2>
+            <h2 id="mx-title">{ format!("Mail servers of {domain}") }</h2>
             <ul class="mx-list">
-                { for props.hosts.iter().map(|h| {
+                { for hosts.iter().map(|h| {
                     let test = { let name = h.exchange.clone(); props.on_test.reform(move |_: MouseEvent| name.clone()) };
                     let addresses: Vec<String> = h.addresses.iter().map(|a| a.address.clone()).collect();
                     let why = h.addresses.iter().find_map(|a| a.reason.clone()).or_else(|| h.error.clone());
@@ -48,32 +43,20 @@ pub fn mx_hosts(props: &Props) -> Html {
             </ul>
             if !testable.is_empty() {
                 <button id="check-domain" type="button" disabled={props.disabled} onclick={test_all}>
-                    { format!("Check the whole domain: all {} at every address", props.hosts.len()) }
+                    { format!("Check the whole domain: all {} at every address", hosts.len()) }
                 </button>
             }
         </section>
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct LookupProps {
-    pub view: Option<MxView>,
-    pub disabled: bool,
-    pub on_test: Callback<String>,
-    pub on_test_domain: Callback<String>,
-}
-
 /// The MX lookup: under way, its hosts, or why it failed.
-#[function_component(MxLookup)]
-pub fn mx_lookup(props: &LookupProps) -> Html {
-    match &props.view {
+pub fn mx_lookup(view: Option<&MxView>, props: &Props) -> Html {
+    match view {
         Some(MxView::Loading(d)) => {
             html! { <p class="help" role="status">{ format!("Looking up the mail servers of {d}…") }</p> }
         }
-        Some(MxView::Hosts(d, hosts)) => html! {
-            <MxHosts domain={d.clone()} hosts={hosts.clone()} disabled={props.disabled}
-                on_test={props.on_test.clone()} on_test_domain={props.on_test_domain.clone()} />
-        },
+        Some(MxView::Hosts(d, hosts)) => mx_hosts(d, hosts, props),
         Some(MxView::Failed(message)) => html! { <p class="error" role="alert">{ message }</p> },
         None => html! {},
     }

@@ -2,25 +2,24 @@
 
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub permalink: String,
-    pub on_copy: Callback<()>,
-    pub on_download: Callback<()>,
-    pub on_run_again: Callback<()>,
-    /// "Copied" after a copy, for the live region.
-    pub notice: Option<String>,
+/// What the user can do with a finished check; `notice` ("Copied" after a
+/// copy) is for the live region.
+pub struct Props<'a> {
+    pub permalink: &'a str,
+    pub on_copy: &'a Callback<()>,
+    pub on_download: &'a Callback<()>,
+    pub on_run_again: &'a Callback<()>,
+    pub notice: Option<&'a str>,
 }
 
-#[function_component(ReportActions)]
 pub fn report_actions(props: &Props) -> Html {
     html! {
         <div class="buttons actions">
             <button id="copy-transcript" type="button" onclick={props.on_copy.reform(|_: MouseEvent| ())}>{ "Copy the transcript" }</button>
             <button id="download-json" type="button" onclick={props.on_download.reform(|_: MouseEvent| ())}>{ "Download the report (JSON)" }</button>
-            <a id="permalink" class="button" href={props.permalink.clone()}>{ "Link to this check" }</a>
+            <a id="permalink" class="button" href={props.permalink.to_string()}>{ "Link to this check" }</a>
             <button id="run-again" type="button" onclick={props.on_run_again.reform(|_: MouseEvent| ())}>{ "Run again" }</button>
-            <span class="notice" role="status" aria-live="polite">{ props.notice.clone().unwrap_or_default() }</span>
+            <span class="notice" role="status" aria-live="polite">{ props.notice.unwrap_or_default() }</span>
         </div>
     }
 }

@@ -4,17 +4,10 @@
 use relay_core::{Step, StepKind};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub step: Step,
-}
-
 /// Milliseconds as people read them ("0.4 ms", "312 ms", "2.1 s").
 pub use relay_core::narration::human_millis as human_ms;
 
-#[function_component(StepPanel)]
-pub fn step_panel(props: &Props) -> Html {
-    let s = &props.step;
+pub fn step_panel(s: &Step) -> Html {
     let tone = s.tone.as_str();
     let has_terminal = s.sent.is_some() || s.reply.is_some();
     html! {
@@ -43,4 +36,16 @@ pub fn step_panel(props: &Props) -> Html {
             }
         </li>
     }
+}
+
+/// [`step_panel`] as a component with its own props, for rendering it alone
+/// (frontend/tests); the page calls the function.
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub step: Step,
+}
+
+#[function_component(StepPanel)]
+pub fn step_panel_component(props: &Props) -> Html {
+    step_panel(&props.step)
 }

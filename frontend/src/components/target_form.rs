@@ -7,14 +7,13 @@ use yew::prelude::*;
 
 pub use crate::state::FormValues;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub values: FormValues,
+pub struct Props<'a> {
+    pub values: &'a FormValues,
     pub running: bool,
-    pub on_change: Callback<FormValues>,
-    pub on_run: Callback<()>,
-    pub on_cancel: Callback<()>,
-    pub on_find_mx: Callback<()>,
+    pub on_change: &'a Callback<FormValues>,
+    pub on_run: &'a Callback<()>,
+    pub on_cancel: &'a Callback<()>,
+    pub on_find_mx: &'a Callback<()>,
 }
 
 /// Ports offered to people; a permalink may carry another (the lab's).
@@ -27,7 +26,6 @@ const TLS_CHOICES: [(TlsMode, &str); 3] = [
     (TlsMode::Never, "Never: plain text only"),
 ];
 
-#[function_component(TargetForm)]
 pub fn target_form(props: &Props) -> Html {
     let field = |apply: fn(&mut FormValues, String)| {
         let values = props.values.clone();

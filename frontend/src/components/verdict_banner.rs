@@ -3,14 +3,7 @@
 use relay_core::{Report, Verdict};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub report: std::rc::Rc<Report>,
-}
-
-#[function_component(VerdictBanner)]
-pub fn verdict_banner(props: &Props) -> Html {
-    let r = &props.report;
+pub fn verdict_banner(r: &Report) -> Html {
     let (word, class) = match r.verdict {
         Verdict::Closed => ("Not an open relay", "closed"),
         Verdict::Open => ("Open relay", "open"),
@@ -31,4 +24,16 @@ pub fn verdict_banner(props: &Props) -> Html {
             <p class="timings">{ timings.join(" · ") }</p>
         </section>
     }
+}
+
+/// [`verdict_banner`] as a component with its own props, for rendering it
+/// alone (frontend/tests); the page calls the function.
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub report: std::rc::Rc<Report>,
+}
+
+#[function_component(VerdictBanner)]
+pub fn verdict_banner_component(props: &Props) -> Html {
+    verdict_banner(&props.report)
 }
