@@ -314,3 +314,30 @@ async fn a_refused_destination_is_that_connections_error_only() {
     socket.send(2, b"QUIT\r\n").await;
     socket.read_until(2, "221 ", WAIT).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_over_its_limits_is_closed_alone() {
+    let bridge = Bridge::spawn(BIN, &["--lab", "--max-bytes-up", "100", "--max-frame", "64"]);
+    let (closed, _) = bridge.lab.unwrap();
+    let mut socket = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+    for n in 1..=3 {
+        connect(&mut socket, n, closed).await;
+    }
+    // Connection 2 sends too much in all, connection 3 too much at once.
+    for _ in 0..20 {
+        socket.send(2, b"NOOP\r\n").await;
+    }
+    socket.send(3, &b"NOOP\r\n".repeat(20)).await;
+    for (n, want) in [(2, ErrorCode::ByteLimit), (3, ErrorCode::FrameTooLarge)] {
+        let code = loop {
+            match socket.next_event(n, WAIT).await {
+                BridgeEvent::Closed { code, .. } => break code,
+                BridgeEvent::Refused { .. } => continue,
+                other => panic!("connection {n}: expected closed {want:?}, got {other:?}"),
+            }
+        };
+        assert_eq!(code, want, "connection {n}");
+    }
+    socket.send(1, b"NOOP\r\n").await;
+    socket.read_until(1, "250 ", WAIT).await;
+}
