@@ -1,9 +1,9 @@
 //! Which mail server software a banner names, and what to change in it when
 //! it relays. The guess only picks advice; nothing else depends on it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Software {
     Postfix,
@@ -15,6 +15,11 @@ pub enum Software {
     #[default]
     Other,
 }
+
+crate::step::deserialize_by_name!(Software {
+    Postfix = "postfix", Exim = "exim", Sendmail = "sendmail", Exchange = "exchange",
+    OpenSmtpd = "opensmtpd", Qmail = "qmail", Other = "other",
+});
 
 impl Software {
     /// Guesses from the banner and the EHLO greeting line, which often say

@@ -22,7 +22,7 @@ pub enum ProbeVerdict {
 }
 
 /// The audit's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Open,
@@ -30,6 +30,10 @@ pub enum Verdict {
     Inconclusive,
     Blocked,
 }
+
+crate::step::deserialize_by_name!(Verdict {
+    Open = "open", Closed = "closed", Inconclusive = "inconclusive", Blocked = "blocked",
+});
 
 impl fmt::Display for ProbeVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
