@@ -8,6 +8,7 @@ use relay_core::Verdict;
 use yew::prelude::*;
 
 use crate::components::error_notice::error_notice;
+use crate::components::probe_matrix::column_heads;
 use crate::components::step_panel::{human_ms, step_panel};
 use crate::state::DomainView;
 
@@ -102,8 +103,7 @@ fn domain_audit(domain: &str, rows: &[TargetSummary], done: Option<(&DomainSumma
                 <h2 id="domain-title">{ format!("Every mail server of {domain}, at every address") }</h2>
                 <table>
                     <thead><tr>
-                        <th scope="col">{ "Server" }</th><th scope="col">{ "Address" }</th><th scope="col">{ "Verdict" }</th>
-                        <th scope="col">{ "Banner name" }</th><th scope="col">{ "Software" }</th><th scope="col">{ "Time" }</th><th scope="col">{ "Why" }</th>
+                        { column_heads(&["Server", "Address", "Verdict", "Banner name", "Software", "Time", "Why"]) }
                     </tr></thead>
                     <tbody>{ for rows.iter().map(row) }</tbody>
                 </table>

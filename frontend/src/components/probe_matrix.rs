@@ -5,6 +5,11 @@ use yew::prelude::*;
 
 use crate::components::step_panel::human_ms;
 
+/// A table's column headings, `<th scope="col">` each.
+pub fn column_heads(names: &[&'static str]) -> Html {
+    names.iter().map(|name| html! { <th scope="col">{ *name }</th> }).collect()
+}
+
 pub fn probe_matrix(probes: &[ProbeReport]) -> Html {
     html! {
         <section class="matrix" aria-labelledby="matrix-title">
@@ -12,14 +17,7 @@ pub fn probe_matrix(probes: &[ProbeReport]) -> Html {
             <div class="table-wrap" tabindex="0" role="region" aria-labelledby="matrix-title">
                 <table data-testid="probe-matrix">
                     <thead>
-                        <tr>
-                            <th scope="col">{ "Probe" }</th>
-                            <th scope="col">{ "MAIL FROM" }</th>
-                            <th scope="col">{ "RCPT TO" }</th>
-                            <th scope="col">{ "Reply" }</th>
-                            <th scope="col">{ "Verdict" }</th>
-                            <th scope="col">{ "Time" }</th>
-                        </tr>
+                        <tr>{ column_heads(&["Probe", "MAIL FROM", "RCPT TO", "Reply", "Verdict", "Time"]) }</tr>
                     </thead>
                     <tbody>
                         { for probes.iter().map(|p| {
