@@ -26,6 +26,7 @@ pub mod capabilities;
 pub mod command;
 pub mod config;
 mod connection;
+mod de;
 pub mod domain;
 pub mod finding;
 pub mod guard;

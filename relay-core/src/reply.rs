@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 
 /// One complete server reply: a three-digit code, an optional enhanced status
 /// code, and the text of every line (without code and separator).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Reply {
     pub code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enhanced: Option<EnhancedCode>,
     pub lines: Vec<String>,
 }
+
+crate::de::deserialize_from_map!(Reply { code, enhanced, lines });
 
 /// The first digit of a reply code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

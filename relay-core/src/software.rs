@@ -16,7 +16,7 @@ pub enum Software {
     Other,
 }
 
-crate::step::deserialize_by_name!(Software {
+crate::de::deserialize_by_name!(Software {
     Postfix = "postfix", Exim = "exim", Sendmail = "sendmail", Exchange = "exchange",
     OpenSmtpd = "opensmtpd", Qmail = "qmail", Other = "other",
 });

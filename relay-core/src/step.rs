@@ -2,8 +2,9 @@
 //! recipient, verdict), each with what was sent, what came back, a tone and
 //! one sentence on what it means. The page draws one panel per step.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::de::{deserialize_by_name, deserialize_from_map};
 use crate::reply::Reply;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -87,7 +88,7 @@ impl Tone {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Step {
     pub kind: StepKind,
     /// Connection number, from 1.
@@ -112,36 +113,9 @@ pub struct Step {
     pub details: Vec<String>,
 }
 
-/// Reads a unit enum's variant as its name, one of `names` (the names serde
-/// writes, in the enum's order): the index of the name read. Much smaller in
-/// the page than serde's derived visitor, one per enum; the JSON and the
-/// error for an unknown name are the same.
-pub(crate) fn variant_index<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-    names: &'static [&'static str],
-) -> Result<usize, D::Error> {
-    let name = String::deserialize(deserializer)?;
-    names.iter().position(|n| *n == name).ok_or_else(|| serde::de::Error::unknown_variant(&name, names))
-}
-
-/// Implements `Deserialize` for a unit enum through [`variant_index`]; the
-/// names must be serde's, in order (each enum's tests check the round trip).
-macro_rules! deserialize_by_name {
-    ($ty:ident { $($variant:ident = $name:literal),+ $(,)? }) => {
-        impl<'de> serde::Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                // Every variant must be listed: a new one fails to compile here.
-                let _every_variant = |v: $ty| match v {
-                    $($ty::$variant => ()),+
-                };
-                const ALL: &[$ty] = &[$($ty::$variant),+];
-                Ok(ALL[$crate::step::variant_index(deserializer, &[$($name),+])?])
-            }
-        }
-    };
-}
-pub(crate) use deserialize_by_name;
-
+deserialize_from_map!(Step {
+    kind, connection, probe, sent, reply, at_ms, took_ms, tone, meaning, details = Vec::new(),
+});
 deserialize_by_name!(StepKind {
     Connect = "connect", Banner = "banner", Greeting = "greeting", Tls = "tls",
     Sender = "sender", Recipient = "recipient", Verdict = "verdict",
@@ -150,6 +124,8 @@ deserialize_by_name!(Tone { Good = "good", Neutral = "neutral", Warning = "warni
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     #[test]

@@ -53,7 +53,7 @@ impl std::str::FromStr for TlsMode {
 }
 
 /// What a driver read off a finished handshake.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TlsFacts {
     /// `TLSv1.3`, `TLSv1.2`, …
     pub version: String,
@@ -76,7 +76,7 @@ pub struct TlsFacts {
 }
 
 /// One certificate of the chain, as people read it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CertificateFacts {
     /// The subject's distinguished name (`CN=mx.example.org`).
     pub subject: String,
@@ -92,6 +92,25 @@ pub struct CertificateFacts {
     /// Subject and issuer are the same and it signs itself.
     pub self_signed: bool,
 }
+
+crate::de::deserialize_from_map!(TlsFacts {
+    version,
+    cipher,
+    chain,
+    checked_name,
+    name_matches,
+    trusted,
+    trust_problem,
+});
+crate::de::deserialize_from_map!(CertificateFacts {
+    subject,
+    issuer,
+    names,
+    not_before,
+    not_after,
+    days_left,
+    self_signed,
+});
 
 /// Why the handshake did not end in TLS, for the report and the step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,7 +31,7 @@ pub enum Verdict {
     Blocked,
 }
 
-crate::step::deserialize_by_name!(Verdict {
+crate::de::deserialize_by_name!(Verdict {
     Open = "open", Closed = "closed", Inconclusive = "inconclusive", Blocked = "blocked",
 });
 

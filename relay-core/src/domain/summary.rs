@@ -12,45 +12,43 @@ use crate::software::Software;
 use crate::step::Step;
 use crate::verdict::Verdict;
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DomainSummary {
     pub domain: String,
     pub verdict: Verdict,
     pub reason: String,
     pub targets: Vec<TargetSummary>,
-    #[serde(default)]
     pub notes: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TargetSummary {
     pub mx_host: String,
     pub address: Option<String>,
-    #[serde(default)]
     pub not_checked: Option<String>,
     /// Its audit was cut short (see [`super::Target::unfinished`]).
-    #[serde(default)]
     pub unfinished: bool,
     /// Present when the target was audited (its report's own fields).
-    #[serde(default)]
     pub verdict: Option<Verdict>,
-    #[serde(default)]
     pub reason: Option<String>,
-    #[serde(default)]
     pub server: Option<ServerSummary>,
-    #[serde(default)]
     pub elapsed_ms: Option<f64>,
-    #[serde(default)]
     pub steps: Vec<Step>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServerSummary {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub software: Software,
 }
+
+// Read as serde's derive would, with `#[serde(default)]` where `= …` says.
+crate::de::deserialize_from_map!(DomainSummary { domain, verdict, reason, targets, notes = Vec::new() });
+crate::de::deserialize_from_map!(TargetSummary {
+    mx_host, address, not_checked = None, unfinished = false, verdict = None, reason = None, server = None,
+    elapsed_ms = None, steps = Vec::new(),
+});
+crate::de::deserialize_from_map!(ServerSummary { name = None, software = Software::default() });
 
 impl DomainSummary {
     /// The domain audit as plain text, for a ticket or a mail: the verdict
