@@ -341,3 +341,33 @@ async fn a_connection_over_its_limits_is_closed_alone() {
     socket.send(1, b"NOOP\r\n").await;
     socket.read_until(1, "250 ", WAIT).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_sockets_are_held_to_the_client_limit_too() {
+    let bridge = Bridge::spawn(BIN, &["--lab", "--max-sessions-per-ip", "2"]);
+    let (closed, _) = bridge.lab.unwrap();
+    // Two sockets with no connection in them hold the client's two places
+    // for sockets; a third is refused as a whole, before any connection.
+    let first = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+    let mut second = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+    let mut third = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+    let message = expect_whole_then_close(&mut third, ErrorCode::TooManySessionsFromYou).await;
+    assert!(message.ends_with('.'), "{message}");
+    // The sockets that were let in still carry connections.
+    connect(&mut second, 1, closed).await;
+    // Closing one gives its place back.
+    first.close().await;
+    let until = std::time::Instant::now() + WAIT;
+    loop {
+        let mut again = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+        again.open_connection(1, &target(closed)).await;
+        match again.next(WAIT).await {
+            Some(SocketFrame::Event(Some(1), BridgeEvent::Connected { .. })) => break,
+            Some(SocketFrame::Event(None, BridgeEvent::Error { code: ErrorCode::TooManySessionsFromYou, .. })) => {
+                assert!(std::time::Instant::now() < until, "the closed socket's place never came back");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("expected connected or a refusal, got {other:?}"),
+        }
+    }
+}

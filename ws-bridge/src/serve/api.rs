@@ -35,7 +35,7 @@ use crate::audit::Dial;
 use crate::resolve::ResolveError;
 use crate::serve::app::App;
 use crate::serve::destination::{self, DestinationError};
-use crate::serve::limits::{DestinationPermit, SessionPermit};
+use crate::serve::limits::{DestinationPermit, Permit};
 
 /// The body of `POST /api/check`.
 #[derive(Deserialize)]
@@ -443,7 +443,7 @@ struct DomainRun {
     out_of_time: bool,
     hosted: Arc<HostedAudit>,
     task: AbortOnDrop<()>,
-    _permit: SessionPermit,
+    _permit: Permit,
 }
 
 impl DomainRun {
@@ -456,7 +456,7 @@ impl DomainRun {
         port: u16,
         config: Config,
         items: Vec<Item>,
-        permit: SessionPermit,
+        permit: Permit,
     ) -> DomainRun {
         let rows = items
             .iter()

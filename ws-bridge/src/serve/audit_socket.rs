@@ -84,11 +84,17 @@ struct AuditSocket {
 impl AuditSocket {
     async fn run(mut self, origin_ok: bool) {
         let started = Instant::now();
-        let outcome = if origin_ok { self.sort_frames().await } else { ErrorCode::OriginNotAllowed.as_str() };
-        if outcome == ErrorCode::OriginNotAllowed.as_str() {
-            self.app.metrics.refused(outcome);
-            self.send_whole(BridgeEvent::error(ErrorCode::OriginNotAllowed)).await;
-        }
+        let admitted =
+            if origin_ok { self.app.limits.admit_socket(self.client) } else { Err(ErrorCode::OriginNotAllowed) };
+        let outcome = match admitted {
+            // Held until the socket ends.
+            Ok(_permit) => self.sort_frames().await,
+            Err(code) => {
+                self.app.metrics.refused(code.as_str());
+                self.send_whole(BridgeEvent::error(code)).await;
+                code.as_str()
+            }
+        };
         // Each connection ends when its queue closes, and writes its log line.
         self.connections.clear();
         let _ = tokio::time::timeout(WIND_DOWN, async { while self.tasks.join_next().await.is_some() {} }).await;

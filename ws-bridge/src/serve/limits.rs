@@ -69,8 +69,11 @@ impl Default for LimitConfig {
 /// Shared by every session of one bridge.
 pub struct Limits {
     pub config: LimitConfig,
-    sessions: Arc<Semaphore>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    sessions: Arc<Places>,
+    /// Audit sockets (`/ws/audit`) open at once: each connection inside one
+    /// is a session of its own, but an empty socket is held too, and must
+    /// not be free to open by the thousand.
+    sockets: Arc<Places>,
     ip_rate: Mutex<RateTable>,
     /// Where the per-destination limits are kept (shared by a fleet).
     pub store: Arc<dyn Store>,
@@ -107,16 +110,42 @@ impl Drop for DestinationPermit {
     }
 }
 
-/// Held for as long as a session runs; gives its places back when dropped.
-pub struct SessionPermit {
-    _global: OwnedSemaphorePermit,
-    ip: IpAddr,
-    limits: Arc<Limits>,
+/// Places held at once, by everyone and by each client.
+struct Places {
+    global: Arc<Semaphore>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_ip_max: usize,
 }
 
-impl Drop for SessionPermit {
+impl Places {
+    fn new(global: usize, per_ip_max: usize) -> Arc<Places> {
+        Arc::new(Places { global: Arc::new(Semaphore::new(global)), per_ip: Mutex::default(), per_ip_max })
+    }
+
+    /// A place for `client` (already grouped), or which limit is full.
+    fn take(self: &Arc<Self>, client: IpAddr) -> Result<Permit, ErrorCode> {
+        let global = self.global.clone().try_acquire_owned().map_err(|_| ErrorCode::TooManySessions)?;
+        let mut per_ip = self.per_ip.lock().expect("per-ip table");
+        let n = per_ip.entry(client).or_insert(0);
+        if *n >= self.per_ip_max {
+            return Err(ErrorCode::TooManySessionsFromYou);
+        }
+        *n += 1;
+        Ok(Permit { _global: global, ip: client, places: Arc::clone(self) })
+    }
+}
+
+/// Held for as long as a session (or an audit socket) runs; gives its
+/// places back when dropped.
+pub struct Permit {
+    _global: OwnedSemaphorePermit,
+    ip: IpAddr,
+    places: Arc<Places>,
+}
+
+impl Drop for Permit {
     fn drop(&mut self) {
-        let mut per_ip = self.limits.per_ip.lock().expect("per-ip table");
+        let mut per_ip = self.places.per_ip.lock().expect("per-ip table");
         if let Some(n) = per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -135,8 +164,10 @@ impl Limits {
     /// Limits whose per-destination part is kept in `store`.
     pub fn with_store(config: LimitConfig, store: Arc<dyn Store>) -> Arc<Limits> {
         Arc::new(Limits {
-            sessions: Arc::new(Semaphore::new(config.max_sessions)),
-            per_ip: Mutex::new(HashMap::new()),
+            sessions: Places::new(config.max_sessions, config.max_sessions_per_ip),
+            // A page holds one socket per audit: a client gets as many as
+            // it may run sessions, everyone as many as the bridge runs.
+            sockets: Places::new(config.max_sessions, config.max_sessions_per_ip),
             ip_rate: Mutex::new(RateTable::new(config.connects_per_ip_per_minute)),
             store,
             config,
@@ -155,19 +186,18 @@ impl Limits {
 
     /// A place for one more session of `client`, or why not. The rate is
     /// counted first, so that a client hammering a full bridge stays limited.
-    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<SessionPermit, ErrorCode> {
+    pub fn admit(&self, client: IpAddr) -> Result<Permit, ErrorCode> {
         let client = group(client);
         if !self.ip_rate.lock().expect("rate table").allow(client, Instant::now()) {
             return Err(ErrorCode::RateLimited);
         }
-        let global = self.sessions.clone().try_acquire_owned().map_err(|_| ErrorCode::TooManySessions)?;
-        let mut per_ip = self.per_ip.lock().expect("per-ip table");
-        let n = per_ip.entry(client).or_insert(0);
-        if *n >= self.config.max_sessions_per_ip {
-            return Err(ErrorCode::TooManySessionsFromYou);
-        }
-        *n += 1;
-        Ok(SessionPermit { _global: global, ip: client, limits: Arc::clone(self) })
+        self.sessions.take(client)
+    }
+
+    /// A place for one more audit socket of `client`, or why not. Its
+    /// connections are admitted one by one, as sessions.
+    pub fn admit_socket(&self, client: IpAddr) -> Result<Permit, ErrorCode> {
+        self.sockets.take(group(client))
     }
 
     /// Charges one more connection of `client` to its rate, for hosted
@@ -192,7 +222,7 @@ impl Limits {
     }
 
     pub fn active_sessions(&self) -> usize {
-        self.config.max_sessions - self.sessions.available_permits()
+        self.config.max_sessions - self.sessions.global.available_permits()
     }
 }
 
