@@ -5,10 +5,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use relay_core::{Reply, Step, StepKind, Tone};
-use relaycheck_frontend::components::probe_matrix::{self, ProbeMatrix};
-use relaycheck_frontend::components::step_panel::{self, StepPanel};
-use relaycheck_frontend::components::verdict_banner::{self, VerdictBanner};
+use relaycheck_frontend::components::{probe_matrix, step_panel, verdict_banner};
 use wasm_bindgen_test::*;
+use yew::{function_component, Html, Properties};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -16,12 +15,29 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod fixture;
 use fixture::closed_report;
 
-/// Renders a component into a fresh element and waits for yew to draw it.
-async fn render<C: yew::BaseComponent>(props: C::Properties) -> web_sys::Element {
+/// One of the page's parts (plain functions returning [`Html`]), drawn alone.
+#[derive(Properties)]
+struct PartProps {
+    draw: Rc<dyn Fn() -> Html>,
+}
+
+impl PartialEq for PartProps {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.draw, &other.draw)
+    }
+}
+
+#[function_component(Part)]
+fn part(props: &PartProps) -> Html {
+    (props.draw)()
+}
+
+/// Renders a part of the page into a fresh element and waits for yew to draw it.
+async fn render(draw: impl Fn() -> Html + 'static) -> web_sys::Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
-    yew::Renderer::<C>::with_root_and_props(root.clone(), props).render();
+    yew::Renderer::<Part>::with_root_and_props(root.clone(), PartProps { draw: Rc::new(draw) }).render();
     yew::platform::time::sleep(Duration::from_millis(20)).await;
     root
 }
@@ -40,7 +56,7 @@ async fn step_panel_draws_the_exchange_like_a_terminal() {
         meaning: "The server refused to relay.".into(),
         details: vec![],
     };
-    let root = render::<StepPanel>(step_panel::Props { step }).await;
+    let root = render(move || step_panel::step_panel(&step)).await;
     let li = root.query_selector("[data-testid=step]").unwrap().expect("a step");
     assert_eq!(li.get_attribute("data-kind").as_deref(), Some("recipient"));
     assert_eq!(li.get_attribute("data-tone").as_deref(), Some("good"));
@@ -53,13 +69,15 @@ async fn step_panel_draws_the_exchange_like_a_terminal() {
 #[wasm_bindgen_test]
 async fn verdict_and_matrix_show_the_report() {
     let report = Rc::new(closed_report());
-    let root = render::<VerdictBanner>(verdict_banner::Props { report: report.clone() }).await;
+    let shown = report.clone();
+    let root = render(move || verdict_banner::verdict_banner(&shown)).await;
     let verdict = root.query_selector("[data-testid=verdict]").unwrap().unwrap();
     assert_eq!(verdict.get_attribute("data-verdict").as_deref(), Some("closed"));
     assert!(verdict.text_content().unwrap().contains("Not an open relay"));
     assert!(verdict.text_content().unwrap().contains("Relaying is prohibited"));
 
-    let root = render::<ProbeMatrix>(probe_matrix::Props { probes: Rc::new(report.probes.clone()) }).await;
+    let shown = report.clone();
+    let root = render(move || probe_matrix::probe_matrix(&shown.probes)).await;
     let rows = root.query_selector_all("[data-testid=probe-matrix] tbody tr").unwrap();
     assert_eq!(rows.length() as usize, report.probes.len());
     assert!(report.probes.len() >= 20);

@@ -47,15 +47,3 @@ pub fn probe_matrix(probes: &[ProbeReport]) -> Html {
         </section>
     }
 }
-
-/// [`probe_matrix`] as a component with its own props, for rendering it
-/// alone (frontend/tests); the page calls the function.
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub probes: std::rc::Rc<Vec<ProbeReport>>,
-}
-
-#[function_component(ProbeMatrix)]
-pub fn probe_matrix_component(props: &Props) -> Html {
-    probe_matrix(&props.probes)
-}

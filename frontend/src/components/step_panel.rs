@@ -37,15 +37,3 @@ pub fn step_panel(s: &Step) -> Html {
         </li>
     }
 }
-
-/// [`step_panel`] as a component with its own props, for rendering it alone
-/// (frontend/tests); the page calls the function.
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub step: Step,
-}
-
-#[function_component(StepPanel)]
-pub fn step_panel_component(props: &Props) -> Html {
-    step_panel(&props.step)
-}

@@ -25,15 +25,3 @@ pub fn verdict_banner(r: &Report) -> Html {
         </section>
     }
 }
-
-/// [`verdict_banner`] as a component with its own props, for rendering it
-/// alone (frontend/tests); the page calls the function.
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub report: std::rc::Rc<Report>,
-}
-
-#[function_component(VerdictBanner)]
-pub fn verdict_banner_component(props: &Props) -> Html {
-    verdict_banner(&props.report)
-}
