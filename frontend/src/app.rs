@@ -58,6 +58,8 @@ pub fn app() -> Html {
     });
 
     let on_change = act(checks, &state, |c, _, form| c.edit(form));
+    let on_approach_pointer = act(checks, &state, |c, s, _: PointerEvent| c.warm_up(&s.form));
+    let on_approach_focus = act(checks, &state, |c, s, _: FocusEvent| c.warm_up(&s.form));
     let on_run = act(checks, &state, |c, s, ()| c.check(&s.form, s.form.target()));
     let on_cancel = act(checks, &state, |c, _, ()| c.cancel());
     let on_find_mx = act(checks, &state, |c, s, ()| c.find_mx(&s.form));
@@ -94,9 +96,12 @@ pub fn app() -> Html {
                 </div>
             </header>
             <main class="wrap">
-                { target_form(&target_form::Props { values: &state.form, running, on_change: &on_change,
-                    on_run: &on_run, on_cancel: &on_cancel, on_find_mx: &on_find_mx }) }
-                { lab_targets(&state.lab, running, &on_pick_lab) }
+                // Coming to the form or the lab opens the audit socket ahead of the check.
+                <div onpointerover={on_approach_pointer} onfocusin={on_approach_focus}>
+                    { target_form(&target_form::Props { values: &state.form, running, on_change: &on_change,
+                        on_run: &on_run, on_cancel: &on_cancel, on_find_mx: &on_find_mx }) }
+                    { lab_targets(&state.lab, running, &on_pick_lab) }
+                </div>
                 { mx_lookup(state.mx.as_ref(), &mx_hosts::Props { disabled: running, on_test: &on_test_mx, on_test_domain: &on_test_domain }) }
                 { domain_report(state.domain.as_ref(), &Actions { on_download: &on_download_domain, on_copy: &on_copy_domain,
                     permalink: &domain_link, notice: state.notice.as_deref() }) }

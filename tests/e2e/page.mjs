@@ -344,6 +344,38 @@ async function privateAddress(browser) {
   }
 }
 
+/** A check started by hand: the pointer on the form opens the audit socket
+ *  ahead of the click, and the check then runs on that very socket. */
+async function byHand(browser) {
+  const name = 'by hand';
+  const { context, page, trouble } = await openPage(browser);
+  try {
+    const sockets = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    const url = new URL(checkUrl(base, '127.0.0.1', closedPort));
+    url.searchParams.delete('run');
+    if (!(await load(name, page, url.toString()))) return;
+    await page.waitForSelector('#find-mx', { timeout: LOAD_WAIT_MS });
+    await page.hover('#run');
+    await check(`${name}: the pointer on the form opens the audit socket`, async () => {
+      const until = Date.now() + 5_000;
+      while (sockets.length === 0 && Date.now() < until) await new Promise((ok) => setTimeout(ok, 25));
+      if (sockets.length !== 1) return `${sockets.length} websockets: ${sockets.join(', ')}`;
+      if (!sockets[0].endsWith('/ws/audit')) return `it is ${sockets[0]}`;
+    });
+    await page.click('#run');
+    if (!(await waitFor(name, page, '[data-testid=verdict]', 'a verdict'))) return;
+    await check(`${name}: the verdict is closed, on that one socket`, async () => {
+      const verdict = await attr(page, '[data-testid=verdict]', 'data-verdict');
+      if (verdict !== 'closed') return `data-verdict=${JSON.stringify(verdict)}; the page says: ${await describe(page)}`;
+      if (sockets.length !== 1) return `${sockets.length} websockets were opened: ${sockets.join(', ')}`;
+    });
+    await noErrors(name, trouble);
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
 // ---- main -------------------------------------------------------------------
 
 const { base, closedPort, openPort, shots } = inputs();
@@ -379,7 +411,7 @@ try {
     note(`Chromium ${browser.version()} at ${CHROMIUM}; page at ${base}; screenshots in ${shots}`);
   });
   if (launched) {
-    for (const scenario of [closedRelay, openRelay, privateAddress]) {
+    for (const scenario of [closedRelay, openRelay, privateAddress, byHand]) {
       try {
         await scenario(browser);
       } catch (error) {

@@ -9,8 +9,13 @@
 //!
 //! Dropping the [`AuditHandle`] closes the socket and every timer, so a
 //! cancelled audit leaves nothing running.
+//!
+//! The socket may be opened a moment before the click ([`WarmSocket`]),
+//! when the pointer or the keyboard comes to the form: the websocket
+//! handshake (TCP, TLS and the upgrade, one to three round trips to a
+//! distant bridge) is then done by the time the check starts.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
@@ -41,6 +46,7 @@ impl AuditHandle {
         config: Config,
         run: u32,
         emit: Callback<PageAction>,
+        warm: Option<WarmSocket>,
     ) -> AuditHandle {
         let started = browser::now_ms();
         // The control mailbox must not be guessable: a fresh random part per audit.
@@ -64,7 +70,7 @@ impl AuditHandle {
             started,
             stopped: false,
         }));
-        connect(&driver);
+        connect(&driver, warm);
         pump(&driver);
         AuditHandle { driver }
     }
@@ -121,15 +127,82 @@ struct Driver {
     stopped: bool,
 }
 
-/// Opens the audit socket; the engine's frames wait in `unsent` until it is open.
-fn connect(driver: &Rc<RefCell<Driver>>) {
-    let url = format!("{}{AUDIT_WS_PATH}", driver.borrow().bridge_ws.trim_end_matches('/'));
-    let Ok(ws) = WebSocket::new(&url) else {
-        let mut d = driver.borrow_mut();
-        let message = format!("The bridge address {} is not a websocket URL (ws:// or wss://).", d.bridge_ws);
-        return d.fail(message);
+/// How long a socket opened ahead of a check waits for it. The bridge
+/// closes an empty socket after its idle time (a minute by default).
+const WARM_FOR_MS: u32 = 30_000;
+
+/// An audit socket opened ahead of the check, closed if no check takes it
+/// within [`WARM_FOR_MS`].
+pub struct WarmSocket {
+    ws: WebSocket,
+    /// Whether the bridge said something before any check: it only does to
+    /// refuse the whole socket (the Origin, too many sockets), which the
+    /// check must hear, so such a socket is not used.
+    spoke: Rc<Cell<bool>>,
+    _on_message: Closure<dyn FnMut()>,
+    _expiry: Timeout,
+    taken: bool,
+}
+
+impl WarmSocket {
+    /// Opens the audit socket of the bridge at `bridge_ws`.
+    pub fn open(bridge_ws: &str) -> Option<WarmSocket> {
+        let ws = WebSocket::new(&audit_socket_url(bridge_ws)).ok()?;
+        let spoke = Rc::new(Cell::new(false));
+        let heard = Rc::clone(&spoke);
+        let on_message = Closure::<dyn FnMut()>::new(move || heard.set(true));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let closing = ws.clone();
+        let expiry = Timeout::new(WARM_FOR_MS, move || {
+            let _ = closing.close();
+        });
+        Some(WarmSocket { ws, spoke, _on_message: on_message, _expiry: expiry, taken: false })
+    }
+
+    /// Whether it can still carry a check to `bridge_ws`.
+    pub fn serves(&self, bridge_ws: &str) -> bool {
+        let alive = matches!(self.ws.ready_state(), WebSocket::CONNECTING | WebSocket::OPEN);
+        alive && !self.spoke.get() && self.ws.url() == audit_socket_url(bridge_ws)
+    }
+
+    /// The socket, for a check, which sets its own handlers at once.
+    fn take(mut self) -> WebSocket {
+        self.taken = true;
+        self.ws.set_onmessage(None);
+        self.ws.clone()
+    }
+}
+
+impl Drop for WarmSocket {
+    /// Not taken by a check: closed.
+    fn drop(&mut self) {
+        if !self.taken {
+            self.ws.set_onmessage(None);
+            let _ = self.ws.close();
+        }
+    }
+}
+
+fn audit_socket_url(bridge_ws: &str) -> String {
+    format!("{}{AUDIT_WS_PATH}", bridge_ws.trim_end_matches('/'))
+}
+
+/// Takes the warm socket if it serves this bridge, else opens the audit
+/// socket; the engine's frames wait in `unsent` until it is open.
+fn connect(driver: &Rc<RefCell<Driver>>, warm: Option<WarmSocket>) {
+    let bridge_ws = driver.borrow().bridge_ws.clone();
+    let ws = match warm.filter(|w| w.serves(&bridge_ws)) {
+        Some(warm) => Ok(warm.take()),
+        None => WebSocket::new(&audit_socket_url(&bridge_ws)),
+    };
+    let Ok(ws) = ws else {
+        let message = format!("The bridge address {bridge_ws} is not a websocket URL (ws:// or wss://).");
+        return driver.borrow_mut().fail(message);
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
+    if ws.ready_state() == WebSocket::OPEN {
+        driver.borrow_mut().unsent = None;
+    }
     // Every handler: the driver, if the audit still runs, then pump.
     let handler = |act: fn(&mut Driver, Option<MessageEvent>)| {
         let weak = Rc::downgrade(driver);

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use relay_core::domain::summary::{DomainSummary, Progress};
 use yew::Callback;
 
-use crate::services::audit::AuditHandle;
+use crate::services::audit::{AuditHandle, WarmSocket};
 use crate::services::{api, browser};
 use crate::state::{may_be_domain, DomainView, FormValues, PageAction, PageState, Target};
 
@@ -22,6 +22,8 @@ pub struct Checks {
     audit: Rc<RefCell<Option<AuditHandle>>>,
     /// The last check's number: async answers of an older one stop early.
     runs: Rc<Cell<u32>>,
+    /// An audit socket opened as the user came to the form, for the next check.
+    warm: Rc<RefCell<Option<WarmSocket>>>,
 }
 
 impl PartialEq for Checks {
@@ -32,7 +34,7 @@ impl PartialEq for Checks {
 
 impl Checks {
     pub fn new(dispatch: Callback<PageAction>) -> Self {
-        Checks { dispatch, audit: Rc::default(), runs: Rc::default() }
+        Checks { dispatch, audit: Rc::default(), runs: Rc::default(), warm: Rc::default() }
     }
 
     /// Stops what runs and numbers the next check.
@@ -44,6 +46,16 @@ impl Checks {
 
     fn current(&self, run: u32) -> bool {
         self.runs.get() == run
+    }
+
+    /// The pointer or the keyboard came to the form or the lab: a check is
+    /// likely, so the audit socket is opened now (one at a time).
+    pub fn warm_up(&self, form: &FormValues) {
+        let bridge_ws = browser::ws_base(&form.bridge);
+        let mut warm = self.warm.borrow_mut();
+        if !warm.as_ref().is_some_and(|w| w.serves(&bridge_ws)) {
+            *warm = WarmSocket::open(&bridge_ws);
+        }
     }
 
     /// The user changed the form.
@@ -92,8 +104,9 @@ impl Checks {
         self.dispatch.emit(PageAction::StartRun { run, target: target.clone() });
         match form.config(&target) {
             Ok(config) => {
-                let handle =
-                    AuditHandle::start(browser::ws_base(&form.bridge), target, config, run, self.dispatch.clone());
+                let warm = self.warm.borrow_mut().take();
+                let bridge_ws = browser::ws_base(&form.bridge);
+                let handle = AuditHandle::start(bridge_ws, target, config, run, self.dispatch.clone(), warm);
                 *self.audit.borrow_mut() = Some(handle);
             }
             Err(message) => self.dispatch.emit(PageAction::Fail { run, message }),
