@@ -348,9 +348,9 @@ fn build_rows(r: &Results) -> Vec<Row> {
             }
             _ => NA.into(),
         },
-        goal: "—".into(),
-        met: None,
-        unmeasured: false,
+        goal: "≤1.3× the floor".into(),
+        met: first.zip(floor).map(|(a, b)| a <= 1.3 * b),
+        unmeasured: first.is_none() || floor.is_none(),
     });
     for (label, figure, goal) in [
         ("domain", "domain audit, 3 hosts × 2 addresses, closed Postfix", None),
@@ -415,9 +415,10 @@ fn build_rows(r: &Results) -> Vec<Row> {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.1}× the terminal", a / b),
             _ => NA.into(),
         },
-        goal: "—".into(),
-        met: None,
-        unmeasured: false,
+        // Issue 14's goal: within twice the terminal's time plus 20 ms.
+        goal: "≤2× the terminal + 20 ms".into(),
+        met: page.zip(cli).map(|(a, b)| a <= 2.0 * b + 20.0),
+        unmeasured: page.is_none() || cli.is_none(),
     });
     rows
 }
