@@ -1,8 +1,11 @@
-//! SIGTERM: the bridge stops taking sessions, tells running ones why, and exits.
+//! SIGTERM: the bridge stops taking sessions, tells running ones why (on
+//! `/ws` and on each connection of an audit socket), and exits.
 
 use std::time::Duration;
 
+use relay_core::wire::WsQuery;
 use relay_core::{BridgeEvent, ErrorCode};
+use relaycheck_tests::audit_socket::{AuditSocket, SocketFrame};
 use relaycheck_tests::bridge::Bridge;
 use relaycheck_tests::ws::WsSession;
 
@@ -24,4 +27,31 @@ async fn sessions_get_a_closing_event_and_the_bridge_exits() {
     let status = status.expect("the bridge did not exit within 10 s of SIGTERM");
     assert!(status.success(), "exit status {status}: {}", bridge.log());
     assert!(bridge.log().contains("relaycheck bridge stopped"), "{}", bridge.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_connection_of_an_audit_socket_hears_why_then_the_socket_closes() {
+    let mut bridge = Bridge::spawn(BIN, &["--lab"]);
+    let (closed, open) = bridge.lab.unwrap();
+    let mut socket = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+    for (n, server) in [(1, closed), (2, open)] {
+        let target = WsQuery { host: "127.0.0.1".into(), port: server.port(), implicit_tls: false, tls_name: None };
+        socket.open_connection(n, &target).await;
+        assert!(matches!(socket.next_event(n, Duration::from_secs(5)).await, BridgeEvent::Connected { .. }));
+        socket.read_until(n, "220 ", Duration::from_secs(5)).await;
+    }
+
+    let status = tokio::task::block_in_place(|| bridge.terminate(Duration::from_secs(10)));
+    for n in [1, 2] {
+        match socket.next_event(n, Duration::from_secs(5)).await {
+            BridgeEvent::Closed { code, .. } => assert_eq!(code, ErrorCode::ShuttingDown, "connection {n}"),
+            other => panic!("connection {n}: expected a closing event, got {other:?}"),
+        }
+    }
+    assert!(
+        matches!(socket.next(Duration::from_secs(5)).await, Some(SocketFrame::Closed) | None),
+        "the socket stays open after its connections ended"
+    );
+    let status = status.expect("the bridge did not exit within 10 s of SIGTERM");
+    assert!(status.success(), "exit status {status}: {}", bridge.log());
 }
