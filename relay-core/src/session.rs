@@ -103,7 +103,7 @@ impl Loss {
             Loss::TimedOut => Outcome::TimedOut { at },
             Loss::Garbled(err) => Outcome::Garbled { at, detail: err.to_string() },
             Loss::Closing(_) => Outcome::Deferred { at },
-            Loss::ConnectFailed(_) => Outcome::ConnectionLost { at: Stage::Connect },
+            Loss::ConnectFailed(reason) => Outcome::NotConnected { reason: reason.clone() },
         }
     }
 

@@ -94,8 +94,12 @@ pub enum Outcome {
     Refused { at: Stage },
     /// No reply within the timeout.
     TimedOut { at: Stage },
-    /// The connection closed (or could not be made) before the answer.
+    /// The connection closed before the answer.
     ConnectionLost { at: Stage },
+    /// The connection could not be made; `reason` says why in the driver's
+    /// words (refused, unreachable, or the bridge's sentence: a limit, most
+    /// often).
+    NotConnected { reason: String },
     /// The server sent something that is not SMTP; `detail` says what.
     Garbled { at: Stage, detail: String },
 }
@@ -137,6 +141,7 @@ impl Outcome {
             | Outcome::SenderRefused
             | Outcome::TimedOut { .. }
             | Outcome::ConnectionLost { .. }
+            | Outcome::NotConnected { .. }
             | Outcome::Garbled { .. } => ProbeVerdict::Inconclusive,
         }
     }
@@ -149,6 +154,7 @@ impl Outcome {
             Outcome::Deferred { .. }
                 | Outcome::TimedOut { .. }
                 | Outcome::ConnectionLost { .. }
+                | Outcome::NotConnected { .. }
                 | Outcome::Garbled { .. }
         )
     }
@@ -213,6 +219,9 @@ impl Outcome {
             Outcome::Refused { at } => format!("The server turned the connection away {at}{said}; it will not talk to this checker."),
             Outcome::TimedOut { at } => format!("The server did not answer in time {at}."),
             Outcome::ConnectionLost { at } => format!("The connection was lost {at}{said} before the server answered."),
+            Outcome::NotConnected { reason } => {
+                format!("The connection could not be made: {}.", reason.trim_end_matches('.'))
+            }
             Outcome::Garbled { at, detail } => format!("{detail} ({at})."),
         }
     }

@@ -393,6 +393,25 @@ fn refused_first_connection_finishes_without_an_address() {
 }
 
 #[test]
+fn connections_the_driver_could_not_make_say_why() {
+    // The first connection works; the bridge refuses every other (its
+    // per-client rate), in its own words.
+    const WHY: &str = "You started too many audits in a short time; try again in a minute.";
+    let run = run(Config::default(), |conn| if conn == 0 { postfix() } else { Script::refuse(WHY) });
+
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    let unasked: Vec<_> =
+        run.report.probes.iter().filter(|p| matches!(p.outcome, Outcome::NotConnected { .. })).collect();
+    assert!(!unasked.is_empty(), "no probe went unasked: {:?}", run.report.probes);
+    for probe in unasked {
+        assert_eq!(probe.outcome, Outcome::NotConnected { reason: WHY.into() });
+        assert_eq!(probe.verdict, ProbeVerdict::Inconclusive);
+    }
+    // The report says why in the bridge's words, not just that a connection was lost.
+    assert_reason(&run, &["could not be made", "too many audits"]);
+}
+
+#[test]
 fn a_connection_limit_of_two_is_lived_with() {
     // The server takes two connections at a time from us and turns the rest
     // away at the banner; the session must go on one at a time and still
