@@ -37,6 +37,7 @@ use crate::step::{Step, StepKind, Tone};
 use crate::tls::{TlsFacts, TlsFailure, TlsMode};
 use crate::transcript::{Direction, TranscriptLine};
 use crate::verdict::{self, Answer, Outcome, ProbeVerdict, Stage, Verdict};
+use crate::wire::WsQuery;
 
 /// How long to wait for the 221 after QUIT; the verdict does not depend on it.
 const QUIT_GRACE: Duration = Duration::from_secs(2);
@@ -293,6 +294,24 @@ impl Session {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The address the first connection reached, once one has.
+    pub fn server_address(&self) -> Option<IpAddr> {
+        self.address
+    }
+
+    /// What a driver that connects through the bridge asks it for, for an
+    /// [`Event::Connect`]: the name as given until a connection has reached
+    /// the server, then that address (the bridge never resolves the name
+    /// again), with the name kept for TLS to check the certificate against.
+    pub fn bridge_target(&self) -> WsQuery {
+        WsQuery {
+            host: self.address.map_or_else(|| self.server.host.clone(), |a| a.to_string()),
+            port: self.server.port,
+            implicit_tls: self.config.implicit_tls,
+            tls_name: self.address.map(|_| self.server.host.clone()),
+        }
     }
 
     // ----- inputs -------------------------------------------------------

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ms, postfix, postfix_without_pipelining, run, secs, Run, Script, HOST, PEER};
-use relay_core::{Config, Event, Outcome, ProbeKind, ProbeVerdict, Stage, TlsMode, Verdict};
+use relay_core::{Config, Event, Outcome, ProbeKind, ProbeVerdict, Session, Stage, TlsMode, Verdict};
 
 fn closed_postfix() -> Run {
     run(Config::default(), |_| postfix())
@@ -543,4 +543,25 @@ fn verdicts_serialise_in_lowercase() {
         assert_eq!(json["verdict"], verdict);
         assert_eq!(json["probes"][0]["verdict"], probe, "{verdict}");
     }
+}
+
+#[test]
+fn later_connections_go_through_the_bridge_to_the_first_address() {
+    let mut session = Session::new(Config::default(), "mx.example.org", 25, std::time::Duration::ZERO);
+    let first = session.bridge_target();
+    assert_eq!((first.host.as_str(), first.port, first.tls_name), ("mx.example.org", 25, None));
+    let connect = std::iter::from_fn(|| session.poll_event()).find_map(|e| match e {
+        Event::Connect(id) => Some(id),
+        _ => None,
+    });
+    session.handle_connected(
+        connect.expect("a first connection"),
+        "192.0.2.7".parse().unwrap(),
+        std::time::Duration::ZERO,
+    );
+    // The bridge never resolves the name again; TLS still checks the name asked for.
+    let later = session.bridge_target();
+    assert_eq!(later.host, "192.0.2.7");
+    assert_eq!(later.tls_name.as_deref(), Some("mx.example.org"));
+    assert_eq!(session.server_address(), Some("192.0.2.7".parse().unwrap()));
 }

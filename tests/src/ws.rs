@@ -135,29 +135,19 @@ pub(crate) trait Carrier {
     async fn next(&mut self) -> (ConnectionId, Frame);
 }
 
-/// Drives relay-core's [`Session`] over `carrier` as the page does: later
-/// connections go to the address the first one reached (never resolving
-/// again, the certificate still checked against `host`), and what the
+/// Drives relay-core's [`Session`] over `carrier` as the page does: each
+/// connection asks the bridge for [`Session::bridge_target`], and what the
 /// bridge says of each connection goes to the engine.
 pub(crate) async fn drive(carrier: &mut impl Carrier, host: &str, port: u16, config: Config) -> Report {
     let start = Instant::now();
     let mut session = Session::new(config, host, port, Duration::ZERO);
-    let mut address: Option<String> = None;
     loop {
         while let Some(t) = session.poll_transmit() {
             carrier.send(t.connection, t.data).await;
         }
         while let Some(event) = session.poll_event() {
             match event {
-                Event::Connect(id) => {
-                    let target = WsQuery {
-                        host: address.clone().unwrap_or_else(|| host.to_string()),
-                        port,
-                        implicit_tls: session.config().implicit_tls,
-                        tls_name: address.as_ref().map(|_| host.to_string()),
-                    };
-                    carrier.open(id, target).await;
-                }
+                Event::Connect(id) => carrier.open(id, session.bridge_target()).await,
                 Event::Close(id) => carrier.close(id).await,
                 _ => {}
             }
@@ -170,10 +160,8 @@ pub(crate) async fn drive(carrier: &mut impl Carrier, host: &str, port: u16, con
             (id, frame) = carrier.next() => {
                 let now = start.elapsed();
                 match frame {
-                    Frame::Event(BridgeEvent::Connected { address: a, .. }) => {
-                        let ip: std::net::IpAddr = a.parse().expect("connected address");
-                        address.get_or_insert(a);
-                        session.handle_connected(id, ip, now);
+                    Frame::Event(BridgeEvent::Connected { address, .. }) => {
+                        session.handle_connected(id, address.parse().expect("connected address"), now);
                     }
                     Frame::Event(BridgeEvent::Error { message, .. }) => session.handle_connect_failed(id, &message, now),
                     Frame::Event(BridgeEvent::Closed { .. }) | Frame::Closed => session.handle_closed(id, now),

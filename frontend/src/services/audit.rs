@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use gloo_timers::callback::Timeout;
 use relay_core::wire::audit_socket::{tag, untag, PageCommand, TaggedEvent, AUDIT_WS_PATH};
-use relay_core::wire::WsQuery;
 use relay_core::{BridgeEvent, Config, ConnectionId, Event, Session};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -52,16 +51,14 @@ impl AuditHandle {
         // The control mailbox must not be guessable: a fresh random part per audit.
         let nonce = (js_sys::Math::random() * 2f64.powi(53)) as u64;
         let config = relay_core::Config { nonce, ..config };
-        let session = Session::new(config, target.host.clone(), target.port, Duration::ZERO);
+        let session = Session::new(config, target.host, target.port, Duration::ZERO);
         let driver = Rc::new(RefCell::new(Driver {
             session,
             socket: None,
             unsent: Some(Vec::new()),
             heard: false,
             open: HashSet::new(),
-            address: None,
             bridge_ws,
-            target,
             timer: None,
             pending: Vec::new(),
             flush: None,
@@ -111,11 +108,7 @@ struct Driver {
     /// The connections the page has open: frames still on their way for
     /// one it closed are dropped, as a closed socket's would be.
     open: HashSet<u32>,
-    /// The address the first connection reached; later ones go there too,
-    /// so the bridge never resolves the name again.
-    address: Option<String>,
     bridge_ws: String,
-    target: Target,
     timer: Option<Timeout>,
     /// What the engine said since the page last drew, drawn at most once
     /// a [`FRAME_MS`] while the audit runs, and at once when it ends.
@@ -270,14 +263,7 @@ impl Driver {
 
     /// Asks the bridge for connection `id`.
     fn open_connection(&mut self, id: ConnectionId) {
-        // Later connections go to the address the first one reached; TLS
-        // still checks the certificate against the name asked for.
-        let target = WsQuery {
-            host: self.address.clone().unwrap_or_else(|| self.target.host.clone()),
-            port: self.target.port,
-            implicit_tls: self.session.config().implicit_tls,
-            tls_name: self.address.as_ref().map(|_| self.target.host.clone()),
-        };
+        let target = self.session.bridge_target();
         self.open.insert(id.0);
         self.send(Frame::Text(PageCommand::Open { connection: id.0, target }.to_json()));
     }
@@ -321,17 +307,14 @@ impl Driver {
     fn on_event(&mut self, id: ConnectionId, event: BridgeEvent, now: Duration) {
         match event {
             BridgeEvent::Connected { address, .. } => match address.parse() {
-                Ok(ip) => {
-                    self.address.get_or_insert(address);
-                    self.session.handle_connected(id, ip, now);
-                }
+                Ok(ip) => self.session.handle_connected(id, ip, now),
                 Err(_) => self.session.handle_connect_failed(id, "the bridge named an unreadable address", now),
             },
             // The bridge said why this connection will not be made (a
             // limit, most often).
             BridgeEvent::Error { message, .. } => {
                 self.open.remove(&id.0);
-                if self.address.is_none() {
+                if self.session.server_address().is_none() {
                     // The bridge refused the very first connection: its
                     // sentence is the answer (private address, unknown host…).
                     return self.fail(message);
