@@ -33,10 +33,7 @@ pub fn require_loopback(addr: SocketAddr) -> Result<SocketAddr, String> {
     }
 }
 
-/// A free port of 127.0.0.1 (bound, then let go).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
-}
+pub use relaycheck_tests::net::free_port;
 
 /// The `p`-th percentile (0..=100) of sorted samples, nearest rank.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -1,13 +1,70 @@
 //! Loopback helpers.
 
+use std::fs::{self, File, TryLockError};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A loopback port that was free a moment ago. Another process may take it
-/// before we bind it again; for tests on one machine the window is small.
+/// Where [`free_port`] keeps one lock file per port it handed out.
+const PORT_LOCKS: &str = "relaycheck-ports";
+
+/// The port locks this process holds: released when it exits, however it
+/// exits, as flock(2) locks are.
+static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
+
+/// A loopback port that was free a moment ago and that no other caller of
+/// `free_port` on this machine holds, in this process or another, until
+/// this process exits.
+///
+/// Binding port 0 alone is not enough: the kernel may hand the same port to
+/// two test processes in turn (each binds, lets go, and starts a server on
+/// it), and Postfix's master binds with SO_REUSEPORT, so two Postfix
+/// fixtures on one port both start and split the connections between them;
+/// a test then talks to the other test's server (as a TLS test once did, and
+/// saw the wrong certificate). A lock file per port, flock'ed for the life
+/// of the process, rules that out among fixtures.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+    let dir = std::env::temp_dir().join(PORT_LOCKS);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    loop {
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0");
+        let path = dir.join(port.to_string());
+        let lock = File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        match lock.try_lock() {
+            Ok(()) => {
+                HELD.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
+                return port;
+            }
+            // Another fixture holds it: ask the kernel for another.
+            Err(TryLockError::WouldBlock) => continue,
+            Err(TryLockError::Error(e)) => panic!("lock {}: {e}", path.display()),
+        }
+    }
+}
+
+/// How many sockets listen on `127.0.0.1:port` in this network namespace
+/// (from /proc/net/tcp). A server that shares its port with another, as
+/// SO_REUSEPORT allows, answers only some of the connections: fixtures check
+/// that theirs is the only one.
+pub fn listeners_on(port: u16) -> usize {
+    let table = fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let (addr, state) = (fields.next(), fields.nth(1));
+            // 0A is TCP_LISTEN.
+            addr == Some(local.as_str()) && state == Some("0A")
+        })
+        .count()
 }
 
 /// Waits until a server on `addr` sends a line starting with `220`, or
@@ -47,4 +104,25 @@ pub fn wait_for_port(addr: SocketAddr, within: Duration) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!("nothing accepts connections on {addr} within {within:?}: {last}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_not_handed_out_twice_and_their_listeners_are_counted() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len(), "free_port repeated a port: {ports:?}");
+
+        let port = ports[0];
+        assert_eq!(listeners_on(port), 0);
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a port free_port gave");
+        assert_eq!(listeners_on(port), 1);
+        drop(listener);
+        assert_eq!(listeners_on(port), 0);
+    }
 }

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::certs::Cert;
-use crate::net::{free_port, wait_for_banner, wait_for_port};
+use crate::net::{free_port, listeners_on, wait_for_banner, wait_for_port};
 
 /// How one listener treats relaying from 127.0.0.1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +241,10 @@ impl Postfix {
             if let Err(e) = ready {
                 panic!("{e}\nlog:\n{}", postfix.log());
             }
+            // Postfix binds with SO_REUSEPORT: a second server on this port
+            // would not stop it starting, only take some of its connections.
+            let sharing = listeners_on(l.addr.port());
+            assert_eq!(sharing, 1, "{} has {sharing} listening sockets, not only this Postfix's", l.addr);
         }
         postfix
     }
