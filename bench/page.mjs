@@ -55,6 +55,26 @@ const marks = () => {
   };
   new MutationObserver(seen).observe(document, { subtree: true, childList: true });
   addEventListener('click', () => { b.click ??= performance.now(); }, true);
+  // Where an audit's time goes: the page's first frame to the bridge (the
+  // audit socket is open), its last frame from the bridge (the audit itself,
+  // the page's work on every frame included), then the verdict drawn.
+  const ws = WebSocket.prototype;
+  const send = ws.send;
+  ws.send = function (data) {
+    if (b.click && !b.firstSend) b.firstSend = performance.now();
+    return send.call(this, data);
+  };
+  const onmessage = Object.getOwnPropertyDescriptor(ws, 'onmessage');
+  Object.defineProperty(ws, 'onmessage', {
+    configurable: true,
+    get() { return onmessage.get.call(this); },
+    set(handler) {
+      onmessage.set.call(this, handler && function (e) {
+        if (b.click && !b.verdict) b.lastReceive = performance.now();
+        return handler.call(this, e);
+      });
+    },
+  });
 };
 const bench = (page) => page.evaluate(() => window.__bench);
 const firstRender = [];
@@ -62,6 +82,7 @@ const appReady = [];
 const floorRender = [];
 const labAudit = [];
 const labAuditDriver = [];
+const [labOpen, labTraffic, labDraw] = [[], [], []];
 try {
   // One untimed load of each first: the browser's own start-up is no page's cost.
   for (const target of [floorUrl, url]) {
@@ -125,6 +146,9 @@ try {
     labAuditDriver.push((await page.evaluate(() => performance.now())) - t0);
     const b = await bench(page);
     labAudit.push(b.verdict - b.click);
+    labOpen.push(b.firstSend - b.click);
+    labTraffic.push(b.lastReceive - b.firstSend);
+    labDraw.push(b.verdict - b.lastReceive);
     await context.close();
   }
 } finally {
@@ -135,5 +159,8 @@ console.log(`first render: median ${median(firstRender).toFixed(0)} ms (of ${fir
 console.log(`the WASM page in place of index.html's static form: median ${median(appReady).toFixed(0)} ms (of ${runs}: ${list(appReady)})`);
 console.log(`browser floor (a page with only the form field): median ${median(floorRender).toFixed(0)} ms (of ${floorRender.length}: ${list(floorRender)})`);
 console.log(`lab audit, click to verdict in the page: median ${median(labAudit).toFixed(0)} ms (of ${runs}: ${list(labAudit)})`);
+console.log(`  of which: click to the first frame sent (the audit socket open) ${median(labOpen).toFixed(0)} ms; `
+  + `to the last frame received (the audit through the bridge, the page's work on each frame included) ${median(labTraffic).toFixed(0)} ms; `
+  + `to the verdict drawn ${median(labDraw).toFixed(0)} ms (medians of ${runs})`);
 console.log(`lab audit with the harness's round trips (Playwright's click and polling): median ${median(labAuditDriver).toFixed(0)} ms (of ${runs}: ${list(labAuditDriver)})`);
-console.log(`RESULT label=page first_render_ms=${median(firstRender).toFixed(1)} floor_render_ms=${median(floorRender).toFixed(1)} app_ready_ms=${median(appReady).toFixed(1)} lab_audit_ms=${median(labAudit).toFixed(1)} lab_audit_harness_ms=${median(labAuditDriver).toFixed(1)} runs=${runs}`);
+console.log(`RESULT label=page first_render_ms=${median(firstRender).toFixed(1)} floor_render_ms=${median(floorRender).toFixed(1)} app_ready_ms=${median(appReady).toFixed(1)} lab_audit_ms=${median(labAudit).toFixed(1)} lab_audit_harness_ms=${median(labAuditDriver).toFixed(1)} lab_open_ms=${median(labOpen).toFixed(1)} lab_traffic_ms=${median(labTraffic).toFixed(1)} lab_draw_ms=${median(labDraw).toFixed(1)} runs=${runs}`);
