@@ -20,7 +20,9 @@
 //! - [`config`]: the caller's choices;
 //! - [`wire`]: what the page and the bridge say to each other;
 //! - [`guard`]: what the bridge lets a page send to a mail server;
-//! - [`domain`]: a domain's answer, the worst over every MX host × address.
+//! - [`domain`]: a domain's answer, the worst over every MX host × address;
+//! - [`rehearsal`]: one audit of an imaginary server, in memory, so a driver's
+//!   code is ready before the first real one.
 
 pub mod capabilities;
 pub mod command;
@@ -32,6 +34,7 @@ pub mod finding;
 pub mod guard;
 pub mod narration;
 pub mod probe;
+pub mod rehearsal;
 pub mod reply;
 pub mod reply_parser;
 pub mod report;

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use relay_core::domain::summary::{DomainSummary, Progress};
 use yew::Callback;
 
-use crate::services::audit::{AuditHandle, WarmSocket};
+use crate::services::audit::{self, AuditHandle, WarmSocket};
 use crate::services::{api, browser};
 use crate::state::{may_be_domain, DomainView, FormValues, PageAction, PageState, Target};
 
@@ -69,6 +69,7 @@ impl Checks {
         wasm_bindgen_futures::spawn_local(async move {
             dispatch.emit(PageAction::ShowLab(api::lab_targets(&bridge).await));
         });
+        audit::rehearse_soon();
         if browser::query_param("run").as_deref() == Some("1") && !form.host.is_empty() {
             self.check(form, form.target());
         }
