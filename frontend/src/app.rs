@@ -18,7 +18,7 @@ use crate::components::target_form::{self, target_form};
 use crate::components::verdict_banner::verdict_banner;
 use crate::services::browser;
 use crate::services::checks::Checks;
-use crate::state::{relay_tricks, DomainView, PageState, Phase, Target};
+use crate::state::{relay_tricks, DomainView, PageAction, PageState, Phase, Target};
 
 /// A callback doing `work` with the checks and the state as drawn.
 fn act<T: 'static>(
@@ -51,11 +51,19 @@ pub fn app() -> Html {
     }
     // When an audit ends, focus moves to the verdict so keyboard and
     // screen-reader users hear it.
-    use_effect_with((state.run, state.phase), |(_, phase)| {
-        if matches!(phase, Phase::Finished | Phase::Failed) {
-            browser::focus("verdict-title");
-        }
-    });
+    // Once the report is painted, the rest of it is laid out (see
+    // PageState::drawing).
+    {
+        let dispatcher = state.dispatcher();
+        use_effect_with((state.run, state.phase), move |&(run, phase)| {
+            if matches!(phase, Phase::Finished | Phase::Failed) {
+                browser::focus("verdict-title");
+            }
+            if phase == Phase::Finished {
+                browser::after_next_paint(move || dispatcher.dispatch(PageAction::SettleReport { run }));
+            }
+        });
+    }
 
     let on_change = act(checks, &state, |c, _, form| c.edit(form));
     let on_approach_pointer = act(checks, &state, |c, s, _: PointerEvent| c.warm_up(&s.form));
@@ -95,7 +103,7 @@ pub fn app() -> Html {
                     </p>
                 </div>
             </header>
-            <main class="wrap">
+            <main class={classes!("wrap", state.drawing().then_some("drawing"))}>
                 // Coming to the form or the lab opens the audit socket ahead of the check.
                 <div onpointerover={on_approach_pointer} onfocusin={on_approach_focus}>
                     { target_form(&target_form::Props { values: &state.form, running, on_change: &on_change,

@@ -163,6 +163,10 @@ pub struct PageState {
     pub total: usize,
     pub transcript: Rc<Vec<TranscriptLine>>,
     pub report: Option<Rc<Report>>,
+    /// Whether the finished report has been painted once. Until then the
+    /// page lays out only what is on screen ([`PageState::drawing`]), so the
+    /// verdict shows before the rest of a long report is laid out.
+    pub settled: bool,
     /// Why the audit could not run, in words.
     pub error: Option<String>,
     pub domain: Option<DomainView>,
@@ -184,6 +188,7 @@ impl PageState {
             total: 0,
             transcript: Rc::default(),
             report: None,
+            settled: false,
             error: None,
             domain: None,
             notice: None,
@@ -229,6 +234,10 @@ pub enum PageAction {
     Fail {
         run: u32,
         message: String,
+    },
+    /// The finished report of check `run` has been painted: lay out all of it.
+    SettleReport {
+        run: u32,
     },
     /// Several actions at once, drawn once: every engine event one input
     /// produced.
@@ -312,6 +321,7 @@ impl PageState {
                 self.phase = Phase::Finished;
                 self.report = Some(report);
             }
+            SettleReport { run } => self.settled |= run == self.run,
             Fail { run, message } if run == self.run && running => {
                 self.phase = Phase::Failed;
                 self.error = Some(message);
@@ -368,6 +378,13 @@ impl PageState {
     /// Whether a check is under way (the Run button waits, Cancel works).
     pub fn running(&self) -> bool {
         self.phase == Phase::Running || self.domain_running()
+    }
+
+    /// Whether the page lays out only what is on screen (the class
+    /// `drawing`): while an audit runs, and until its report has been
+    /// painted once.
+    pub fn drawing(&self) -> bool {
+        self.phase == Phase::Running || self.phase == Phase::Finished && !self.settled
     }
 
     /// "Probe 3 of 22: recipient" — for the progress line read to screen readers.

@@ -1,11 +1,20 @@
 //! What the browser offers: the clock, the URL, the clipboard, downloads.
 
 use relay_core::Report;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Milliseconds from the page's monotonic clock.
 pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+/// Runs `f` once the browser has painted what the DOM holds now: a task
+/// queued from the next animation frame runs after that frame's paint.
+pub fn after_next_paint(f: impl FnOnce() + 'static) {
+    let Some(window) = web_sys::window() else { return f() };
+    let frame = Closure::once_into_js(move || gloo_timers::callback::Timeout::new(0, f).forget());
+    let _ = window.request_animation_frame(frame.unchecked_ref());
 }
 
 /// The websocket base of a bridge's http(s) URL: `https://x` → `wss://x`.

@@ -195,3 +195,21 @@ fn names_addresses_and_domains() {
     assert_eq!(relay_tricks() + 1, plan.len());
     assert!(relay_tricks() >= 16, "at least nmap's forms");
 }
+
+#[test]
+fn the_report_is_laid_out_whole_once_painted_and_only_its_own_run_says_so() {
+    let state = page();
+    assert!(!state.drawing(), "an idle page lays out everything");
+    let state = state.reduce(PageAction::StartRun { run: 3, target: target() });
+    assert!(state.drawing(), "a running audit lays out only what is on screen");
+    let state = state.reduce(PageAction::Finish { run: 3, report: Rc::new(closed_report()) });
+    assert!(state.drawing(), "the verdict is painted before the rest is laid out");
+    // An older run's paint says nothing of this one.
+    let state = state.reduce(PageAction::SettleReport { run: 2 });
+    assert!(state.drawing());
+    let state = state.reduce(PageAction::SettleReport { run: 3 });
+    assert!(!state.drawing() && state.phase == Phase::Finished);
+    // The next audit draws the same way again.
+    let state = state.reduce(PageAction::StartRun { run: 4, target: target() });
+    assert!(state.drawing() && !state.settled);
+}
