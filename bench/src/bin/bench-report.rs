@@ -605,7 +605,8 @@ fn main() -> ExitCode {
          - **The page** (`bench/page`): the weight of dist/'s WASM, JS and CSS after `gzip -9`; in headless \
          Chromium (a fresh context each time, median of `PAGE_RUNS`), navigation start to the form in the DOM, \
          beside a page with only that form field served on loopback; and a click on the lab's closed server to \
-         the verdict, beside `ws-bridge check` auditing the same lab server.\n\
+         the verdict, the pointer brought to the button a quarter of a second before the click as a person's \
+         would be, beside `ws-bridge check` auditing the same lab server.\n\
          - **A fleet** (`bench/fleet`): `POST /api/check` audits of a sink on loopback (a closed server that \
          answers at once), 12 at once, spread in turn over three `ws-bridge serve --redis` sharing one private \
          `redis-server`, beside one bridge alone with its memory store; every limit opened wide and no cache, \
