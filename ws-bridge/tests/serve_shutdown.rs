@@ -48,10 +48,20 @@ async fn each_connection_of_an_audit_socket_hears_why_then_the_socket_closes() {
             other => panic!("connection {n}: expected a closing event, got {other:?}"),
         }
     }
-    assert!(
-        matches!(socket.next(Duration::from_secs(5)).await, Some(SocketFrame::Closed) | None),
-        "the socket stays open after its connections ended"
-    );
+    // What is left: SMTP bytes read while waiting for the other connection's
+    // event (the lab servers say 421 as they stop, which may reach the
+    // bridge before its own event does); the socket's own shutting_down, when
+    // its connections had ended before it heard of the shutdown itself; then
+    // the close.
+    loop {
+        match socket.next(Duration::from_secs(5)).await {
+            Some(SocketFrame::Bytes(..)) => continue,
+            Some(SocketFrame::Event(None, BridgeEvent::Closed { code: ErrorCode::ShuttingDown, .. })) => continue,
+            Some(SocketFrame::Closed) => break,
+            None => panic!("the socket stays open 5 s after its connections ended"),
+            Some(other) => panic!("the socket goes on after its connections ended: {other:?}"),
+        }
+    }
     let status = status.expect("the bridge did not exit within 10 s of SIGTERM");
     assert!(status.success(), "exit status {status}: {}", bridge.log());
 }

@@ -86,13 +86,14 @@ impl AuditSocket {
         let started = Instant::now();
         let admitted =
             if origin_ok { self.app.limits.admit_socket(self.client) } else { Err(ErrorCode::OriginNotAllowed) };
-        let outcome = match admitted {
-            // Held until the socket ends.
-            Ok(_permit) => self.sort_frames().await,
+        // The place is held until the socket has closed: a bridge shutting
+        // down waits for it, so the page hears every connection's last word.
+        let (outcome, _place) = match admitted {
+            Ok(place) => (self.sort_frames().await, Some(place)),
             Err(code) => {
                 self.app.metrics.refused(code.as_str());
                 self.send_whole(BridgeEvent::error(code)).await;
-                code.as_str()
+                (code.as_str(), None)
             }
         };
         // Each connection ends when its queue closes, and writes its log line.

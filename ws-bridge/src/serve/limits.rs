@@ -224,6 +224,11 @@ impl Limits {
     pub fn active_sessions(&self) -> usize {
         self.config.max_sessions - self.sessions.global.available_permits()
     }
+
+    /// Audit sockets open now (their connections count as sessions).
+    pub fn active_sockets(&self) -> usize {
+        self.config.max_sessions - self.sockets.global.available_permits()
+    }
 }
 
 /// Token buckets keyed by address: `per_minute` tokens, refilled evenly.

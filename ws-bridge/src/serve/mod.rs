@@ -258,9 +258,10 @@ pub async fn serve(
     });
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
     // Upgraded websockets outlive the HTTP server; each has seen the
-    // shutdown flag and is closing with an event.
+    // shutdown flag and is closing with an event. An audit socket outlives
+    // its connections' sessions: it still has their closing events to send.
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
-    while limits.active_sessions() > 0 && tokio::time::Instant::now() < until {
+    while limits.active_sessions() + limits.active_sockets() > 0 && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
