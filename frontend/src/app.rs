@@ -50,9 +50,8 @@ pub fn app() -> Html {
         });
     }
     // When an audit ends, focus moves to the verdict so keyboard and
-    // screen-reader users hear it.
-    // Once the report is painted, the rest of it is laid out (see
-    // PageState::drawing).
+    // screen-reader users hear it; once its report is painted, the rest of
+    // it is laid out (see PageState::drawing).
     {
         let dispatcher = state.dispatcher();
         use_effect_with((state.run, state.phase), move |&(run, phase)| {
