@@ -57,6 +57,14 @@ const marks = () => {
   };
   new MutationObserver(seen).observe(document, { subtree: true, childList: true });
   addEventListener('click', () => { b.click ??= performance.now(); }, true);
+  // The page publishes its report once the whole of it is drawn, a frame
+  // after the verdict.
+  let report = null;
+  Object.defineProperty(window, '__relaycheckReport', {
+    configurable: true,
+    get() { return report; },
+    set(value) { report = value; if (b.click && !b.report) b.report = performance.now(); },
+  });
   // Where an audit's time goes: the page's first frame to the bridge (the
   // audit socket is open), its last frame from the bridge (the audit itself,
   // the page's work on every frame included), then the verdict drawn.
@@ -84,7 +92,7 @@ const appReady = [];
 const floorRender = [];
 const labAudit = [];
 const labAuditDriver = [];
-const [labOpen, labTraffic, labDraw] = [[], [], []];
+const [labOpen, labTraffic, labDraw, labWhole] = [[], [], [], []];
 try {
   // One untimed load of each first: the browser's own start-up is no page's cost.
   for (const target of [floorUrl, url]) {
@@ -146,8 +154,8 @@ try {
     await page.evaluate(() => new Promise((ok, fail) => {
       const until = performance.now() + 30_000;
       const check = () => {
-        if (window.__bench.verdict) ok();
-        else if (performance.now() > until) fail(new Error('no verdict within 30 s'));
+        if (window.__bench.verdict && window.__bench.report) ok();
+        else if (performance.now() > until) fail(new Error('no verdict and whole report within 30 s'));
         else setTimeout(check, 25);
       };
       check();
@@ -158,6 +166,7 @@ try {
     labOpen.push(b.firstSend - b.click);
     labTraffic.push(b.lastReceive - b.firstSend);
     labDraw.push(b.verdict - b.lastReceive);
+    labWhole.push(b.report - b.click);
     await context.close();
   }
 } finally {
@@ -171,5 +180,6 @@ console.log(`lab audit, click to verdict in the page: median ${median(labAudit).
 console.log(`  of which: click to the first frame sent (the audit socket open) ${median(labOpen).toFixed(0)} ms; `
   + `to the last frame received (the audit through the bridge, the page's work on each frame included) ${median(labTraffic).toFixed(0)} ms; `
   + `to the verdict drawn ${median(labDraw).toFixed(0)} ms (medians of ${runs})`);
+console.log(`lab audit, click to the whole report drawn (the steps, every probe, the transcript): median ${median(labWhole).toFixed(0)} ms (of ${runs}: ${list(labWhole)})`);
 console.log(`lab audit with the harness's round trips (Playwright's click and polling): median ${median(labAuditDriver).toFixed(0)} ms (of ${runs}: ${list(labAuditDriver)})`);
-console.log(`RESULT label=page first_render_ms=${median(firstRender).toFixed(1)} floor_render_ms=${median(floorRender).toFixed(1)} app_ready_ms=${median(appReady).toFixed(1)} lab_audit_ms=${median(labAudit).toFixed(1)} lab_audit_harness_ms=${median(labAuditDriver).toFixed(1)} lab_open_ms=${median(labOpen).toFixed(1)} lab_traffic_ms=${median(labTraffic).toFixed(1)} lab_draw_ms=${median(labDraw).toFixed(1)} runs=${runs}`);
+console.log(`RESULT label=page first_render_ms=${median(firstRender).toFixed(1)} floor_render_ms=${median(floorRender).toFixed(1)} app_ready_ms=${median(appReady).toFixed(1)} lab_audit_ms=${median(labAudit).toFixed(1)} lab_audit_harness_ms=${median(labAuditDriver).toFixed(1)} lab_open_ms=${median(labOpen).toFixed(1)} lab_traffic_ms=${median(labTraffic).toFixed(1)} lab_draw_ms=${median(labDraw).toFixed(1)} lab_whole_report_ms=${median(labWhole).toFixed(1)} runs=${runs}`);

@@ -50,8 +50,9 @@ pub fn app() -> Html {
         });
     }
     // When an audit ends, focus moves to the verdict so keyboard and
-    // screen-reader users hear it; once its report is painted, the rest of
-    // it is laid out (see PageState::drawing).
+    // screen-reader users hear it; once the verdict is painted, the whole
+    // report is drawn (see PageState::settled), and then published for
+    // scripts as window.__relaycheckReport.
     {
         let dispatcher = state.dispatcher();
         use_effect_with((state.run, state.phase), move |&(run, phase)| {
@@ -60,6 +61,14 @@ pub fn app() -> Html {
             }
             if phase == Phase::Finished {
                 browser::after_next_paint(move || dispatcher.dispatch(PageAction::SettleReport { run }));
+            }
+        });
+    }
+    {
+        let report = state.report.clone().filter(|_| state.settled);
+        use_effect_with((state.run, state.settled), move |_| {
+            if let Some(report) = report {
+                browser::expose_report(&report);
             }
         });
     }
@@ -125,14 +134,14 @@ pub fn app() -> Html {
                     { verdict_banner(report) }
                 }
                 { step_list(&state.steps) }
-                if let Some(report) = &state.report {
+                if let Some(report) = state.report.as_ref().filter(|_| state.settled) {
                     { findings(report) }
                     { advice(report) }
                 }
                 if !state.probes.is_empty() {
                     { probe_matrix(&state.probes) }
                 }
-                if state.phase == Phase::Finished {
+                if state.phase == Phase::Finished && state.settled {
                     { report_actions(&report_actions::Props { permalink: &current_link, on_copy: &on_copy, on_download: &on_download,
                         on_run_again: &on_run_again, notice: state.notice.as_deref() }) }
                 }

@@ -163,9 +163,11 @@ pub struct PageState {
     pub total: usize,
     pub transcript: Rc<Vec<TranscriptLine>>,
     pub report: Option<Rc<Report>>,
-    /// Whether the finished report has been painted once. Until then the
-    /// page lays out only what is on screen ([`PageState::drawing`]), so the
-    /// verdict shows before the rest of a long report is laid out.
+    /// Whether the verdict has been painted and the whole report drawn
+    /// after it. Until then the page shows the verdict over what it had
+    /// drawn while the audit ran, and lays out only what is on screen
+    /// ([`PageState::drawing`]): the verdict comes first, the four hundred
+    /// elements of a report a frame later.
     pub settled: bool,
     /// Why the audit could not run, in words.
     pub error: Option<String>,
@@ -235,7 +237,8 @@ pub enum PageAction {
         run: u32,
         message: String,
     },
-    /// The finished report of check `run` has been painted: lay out all of it.
+    /// The verdict of check `run` has been painted: draw its whole report,
+    /// and lay out all of it.
     SettleReport {
         run: u32,
     },
@@ -313,15 +316,22 @@ impl PageState {
                 Rc::make_mut(&mut self.probes).push(probe);
                 self.total = total;
             }
+            // The verdict first: what was drawn of the steps, probes and
+            // transcript stays as it is until the verdict has been painted.
             Finish { run, report } if run == self.run && running => {
-                self.total = report.probes.len();
-                self.probes = Rc::new(report.probes.clone());
-                self.steps = Rc::new(report.steps.clone());
-                self.transcript = Rc::new(report.transcript.clone());
                 self.phase = Phase::Finished;
                 self.report = Some(report);
             }
-            SettleReport { run } => self.settled |= run == self.run,
+            // Then the report's own, whole.
+            SettleReport { run } if run == self.run && self.phase == Phase::Finished && !self.settled => {
+                if let Some(report) = &self.report {
+                    self.total = report.probes.len();
+                    self.probes = Rc::new(report.probes.clone());
+                    self.steps = Rc::new(report.steps.clone());
+                    self.transcript = Rc::new(report.transcript.clone());
+                }
+                self.settled = true;
+            }
             Fail { run, message } if run == self.run && running => {
                 self.phase = Phase::Failed;
                 self.error = Some(message);
@@ -363,6 +373,7 @@ impl PageState {
             | AppendLine { .. }
             | RecordProbe { .. }
             | Finish { .. }
+            | SettleReport { .. }
             | Fail { .. }
             | PlanDomain { .. }
             | FinishDomainRow { .. }
@@ -381,8 +392,7 @@ impl PageState {
     }
 
     /// Whether the page lays out only what is on screen (the class
-    /// `drawing`): while an audit runs, and until its report has been
-    /// painted once.
+    /// `drawing`): while an audit runs, and until its whole report is drawn.
     pub fn drawing(&self) -> bool {
         self.phase == Phase::Running || self.phase == Phase::Finished && !self.settled
     }

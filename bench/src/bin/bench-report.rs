@@ -411,7 +411,10 @@ fn build_rows(r: &Results) -> Vec<Row> {
         // Where the time goes, when bench/page could tell.
         ours: match (r.num("page.lab_open_ms"), r.num("page.lab_traffic_ms"), r.num("page.lab_draw_ms")) {
             (Some(open), Some(audit), Some(draw)) => {
-                format!("{} (socket open {open:.0} + audit {audit:.0} + verdict drawn {draw:.0} ms)", ms(page))
+                let whole = r
+                    .num("page.lab_whole_report_ms")
+                    .map_or(String::new(), |w| format!("; whole report drawn at {w:.0} ms"));
+                format!("{} (socket open {open:.0} + audit {audit:.0} + verdict drawn {draw:.0} ms{whole})", ms(page))
             }
             _ => ms(page),
         },

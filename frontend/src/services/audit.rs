@@ -445,8 +445,10 @@ fn step(driver: &Rc<RefCell<Driver>>) {
                 d.pending.push(PageAction::RecordProbe { run, probe, total });
             }
             Event::Finished => {
+                // The report holds every step, probe and line not drawn yet;
+                // the page draws them with it, after the verdict.
+                d.pending.clear();
                 let report = d.session.report();
-                browser::expose_report(&report);
                 d.pending.push(PageAction::Finish { run, report: Rc::new(report) });
                 d.stop();
                 return;

@@ -46,6 +46,10 @@ fn a_run_fills_in_and_late_events_of_an_older_run_change_nothing() {
     let state = state.reduce(PageAction::Finish { run: 2, report: Rc::new(report.clone()) });
     assert_eq!(state.phase, Phase::Finished);
     assert!(!state.running());
+    // The verdict is drawn first, over what had been drawn (nothing, here);
+    // once it is painted, the whole report.
+    assert!(state.steps.is_empty() && !state.settled);
+    let state = state.reduce(PageAction::SettleReport { run: 2 });
     assert_eq!(state.probes.len(), total);
     assert_eq!(state.steps.len(), report.steps.len());
     assert!(state.transcript_text().contains("RCPT TO:<relaycheck@example.net>"));
@@ -76,8 +80,10 @@ fn a_batch_is_applied_in_order_as_one_state() {
         PageAction::RecordProbe { run: 8, probe: report.probes[0].clone(), total },
         PageAction::Finish { run: 8, report: Rc::new(report.clone()) },
     ]));
-    assert_eq!((state.phase, state.probes.len()), (Phase::Finished, total));
+    assert_eq!((state.phase, state.probes.len()), (Phase::Finished, 1));
     assert_eq!(state.report.as_ref().map(|r| r.verdict), Some(report.verdict));
+    let state = state.reduce(PageAction::SettleReport { run: 8 });
+    assert_eq!((state.phase, state.probes.len()), (Phase::Finished, total));
 }
 
 #[test]
@@ -197,7 +203,7 @@ fn names_addresses_and_domains() {
 }
 
 #[test]
-fn the_report_is_laid_out_whole_once_painted_and_only_its_own_run_says_so() {
+fn the_verdict_comes_first_then_the_whole_report_once_painted_and_only_its_own_run_says_so() {
     let state = page();
     assert!(!state.drawing(), "an idle page lays out everything");
     let state = state.reduce(PageAction::StartRun { run: 3, target: target() });
@@ -209,6 +215,10 @@ fn the_report_is_laid_out_whole_once_painted_and_only_its_own_run_says_so() {
     assert!(state.drawing());
     let state = state.reduce(PageAction::SettleReport { run: 3 });
     assert!(!state.drawing() && state.phase == Phase::Finished);
+    assert_eq!(*state.probes, closed_report().probes);
+    // A second paint of the same report changes nothing.
+    let again = state.clone().reduce(PageAction::SettleReport { run: 3 });
+    assert!(again.settled && again.probes == state.probes);
     // The next audit draws the same way again.
     let state = state.reduce(PageAction::StartRun { run: 4, target: target() });
     assert!(state.drawing() && !state.settled);
