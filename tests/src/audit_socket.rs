@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use relay_core::wire::audit_socket::{tag, untag, PageCommand, TaggedEvent, AUDIT_WS_PATH};
+use relay_core::wire::audit_socket::{
+    self, tag, unbatch, untag, PageCommand, TaggedEvent, AUDIT_WS_PATH, BATCH, BATCHES,
+};
 use relay_core::wire::WsQuery;
 use relay_core::{BridgeEvent, Config, ConnectionId, Report};
 use tokio::net::TcpStream;
@@ -36,17 +38,42 @@ pub struct AuditSocket {
     socket: Socket,
     /// Frames read while looking for another connection's, handed out first.
     stash: VecDeque<SocketFrame>,
+    /// Whether the bridge chose batches (the page offers them with
+    /// [`AuditSocket::open_batched`]).
+    pub batches: bool,
+    /// Websocket messages received, and the frames they carried: more
+    /// frames than messages means batches came.
+    pub messages: usize,
+    pub frames: usize,
 }
 
 impl AuditSocket {
     /// Opens `/ws/audit` on the bridge, sending `origin`.
     pub async fn open(bridge: SocketAddr, origin: Option<&str>) -> AuditSocket {
+        Self::connect(bridge, origin, false).await
+    }
+
+    /// Opens `/ws/audit` offering batches, as the page does.
+    pub async fn open_batched(bridge: SocketAddr, origin: Option<&str>) -> AuditSocket {
+        Self::connect(bridge, origin, true).await
+    }
+
+    async fn connect(bridge: SocketAddr, origin: Option<&str>, batches: bool) -> AuditSocket {
         let mut request = format!("ws://{bridge}{AUDIT_WS_PATH}").into_client_request().expect("request");
         if let Some(origin) = origin {
             request.headers_mut().insert("origin", origin.parse().expect("origin header"));
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
-        AuditSocket { socket, stash: VecDeque::new() }
+        if batches {
+            request.headers_mut().insert("sec-websocket-protocol", BATCHES.parse().expect("protocol header"));
+        }
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
+        let chosen = response.headers().get("sec-websocket-protocol").is_some_and(|p| p == BATCHES);
+        AuditSocket { socket, stash: VecDeque::new(), batches: chosen, messages: 0, frames: 0 }
+    }
+
+    /// Several frames as one batch, as the page sends them.
+    pub async fn send_batch(&mut self, frames: &[audit_socket::Frame<'_>]) {
+        self.send_binary(&audit_socket::batch(frames)).await;
     }
 
     /// Asks for connection `n` toward `target`.
@@ -84,22 +111,41 @@ impl AuditSocket {
         self.receive(within).await
     }
 
-    /// The next frame off the websocket itself. Cancel-safe.
+    /// The next frame off the websocket itself (the first of a batch, whose
+    /// others wait in the stash). Cancel-safe.
     async fn receive(&mut self, within: Duration) -> Option<SocketFrame> {
         loop {
             let message = tokio::time::timeout(within, self.socket.next()).await.ok()?;
-            return Some(match message {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => SocketFrame::Closed,
-                Some(Ok(Message::Text(text))) => {
-                    let tagged = TaggedEvent::from_json(&text).unwrap_or_else(|e| panic!("bad event {text}: {e}"));
-                    SocketFrame::Event(tagged.connection, tagged.event)
-                }
-                Some(Ok(Message::Binary(data))) => {
-                    let (n, bytes) = untag(&data).unwrap_or_else(|| panic!("bytes without a number: {data:?}"));
-                    SocketFrame::Bytes(n, bytes.to_vec())
-                }
+            let frames = match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Some(SocketFrame::Closed),
+                Some(Ok(Message::Text(text))) => vec![event(&text)],
+                Some(Ok(Message::Binary(data))) => match untag(&data) {
+                    Some((BATCH, records)) => {
+                        assert!(self.batches, "a batch to a page that did not ask for batches");
+                        let inner = unbatch(records).unwrap_or_else(|| panic!("a bad batch: {data:?}"));
+                        assert!(inner.len() > 1, "a batch of {} frames", inner.len());
+                        inner
+                            .into_iter()
+                            .map(|frame| match frame {
+                                audit_socket::Frame::Text(text) => event(text),
+                                audit_socket::Frame::Binary(bytes) => numbered(bytes),
+                            })
+                            .collect()
+                    }
+                    _ => vec![numbered(&data)],
+                },
                 Some(Ok(_)) => continue,
-            });
+            };
+            self.messages += 1;
+            self.frames += frames.len();
+            let mut frames = frames.into_iter();
+            let first = frames.next();
+            // Behind whatever was stashed before: the bridge's order holds.
+            let at = self.stash.len();
+            for (i, rest) in frames.enumerate() {
+                self.stash.insert(at + i, rest);
+            }
+            return first;
         }
     }
 
@@ -160,14 +206,40 @@ impl AuditSocket {
     }
 }
 
+fn event(text: &str) -> SocketFrame {
+    let tagged = TaggedEvent::from_json(text).unwrap_or_else(|e| panic!("bad event {text}: {e}"));
+    SocketFrame::Event(tagged.connection, tagged.event)
+}
+
+fn numbered(frame: &[u8]) -> SocketFrame {
+    let (n, bytes) = untag(frame).unwrap_or_else(|| panic!("bytes without a number: {frame:?}"));
+    SocketFrame::Bytes(n, bytes.to_vec())
+}
+
 /// Runs a whole relay audit of `host:port` through the bridge, every
 /// connection the session asks for on one audit socket, as the page does.
 pub async fn audit(bridge: SocketAddr, origin: &str, host: &str, port: u16, config: Config) -> Report {
-    let socket = AuditSocket::open(bridge, Some(origin)).await;
+    let (report, socket) = audit_on(AuditSocket::open(bridge, Some(origin)).await, host, port, config).await;
+    socket.close().await;
+    report
+}
+
+/// [`audit`] on a socket that offered batches; with the socket, still
+/// open, which counted the bridge's messages and frames.
+pub async fn audit_batched(
+    bridge: SocketAddr,
+    origin: &str,
+    host: &str,
+    port: u16,
+    config: Config,
+) -> (Report, AuditSocket) {
+    audit_on(AuditSocket::open_batched(bridge, Some(origin)).await, host, port, config).await
+}
+
+async fn audit_on(socket: AuditSocket, host: &str, port: u16, config: Config) -> (Report, AuditSocket) {
     let mut carrier = OneSocket { socket, open: HashSet::new() };
     let report = drive(&mut carrier, host, port, config).await;
-    carrier.socket.close().await;
-    report
+    (report, carrier.socket)
 }
 
 /// Every connection on one audit socket, numbered by the engine's ids.

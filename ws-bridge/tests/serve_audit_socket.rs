@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use relay_core::wire::audit_socket::{tag, Frame, PageCommand, BATCH};
 use relay_core::wire::WsQuery;
 use relay_core::{BridgeEvent, Config, ErrorCode, Verdict};
-use relaycheck_tests::audit_socket::{audit, AuditSocket, SocketFrame};
+use relaycheck_tests::audit_socket::{audit, audit_batched, AuditSocket, SocketFrame};
 use relaycheck_tests::bridge::Bridge;
 use relaycheck_tests::postfix::{Policy, Postfix};
 use relaycheck_tests::sink::Sink;
@@ -120,6 +121,61 @@ async fn whole_audits_over_one_socket_give_the_same_verdicts_as_one_websocket_ea
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_reads_batches_gets_the_same_audits() {
+    let postfix = Postfix::start(&[Policy::Closed, Policy::Open]);
+    let (closed, open) = (postfix.addr(Policy::Closed), postfix.addr(Policy::Open));
+    let bridge = Bridge::spawn(BIN, &["--allow-target", &closed.to_string(), "--allow-target", &open.to_string()]);
+    let origin = bridge.origin();
+    for (server, want) in [(closed, Verdict::Closed), (open, Verdict::Open)] {
+        let (batched, socket) =
+            audit_batched(bridge.addr, &origin, "127.0.0.1", server.port(), Config::default()).await;
+        assert!(socket.batches, "the bridge did not choose batches");
+        // How many of the frames shared a message depends on timing; the
+        // page's benchmark counts them (bench/page).
+        eprintln!("{} frames in {} websocket messages", socket.frames, socket.messages);
+        socket.close().await;
+        let plain = audit(bridge.addr, &origin, "127.0.0.1", server.port(), Config::default()).await;
+        assert_eq!(batched.verdict, want, "{}", batched.reason);
+        assert_eq!(batched.connections, plain.connections);
+        let outcomes = |r: &relay_core::Report| r.probes.iter().map(|p| (p.verdict, p.code)).collect::<Vec<_>>();
+        assert_eq!(outcomes(&batched), outcomes(&plain), "the probes differ");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_from_the_page_is_its_frames_in_order_and_only_under_batches() {
+    let sink = Sink::start().await;
+    let bridge = Bridge::spawn(BIN, &["--allow-target", &sink.addr.to_string()]);
+    let open = |n| PageCommand::Open { connection: n, target: target(sink.addr) }.to_json();
+    let (open_1, open_2) = (open(1), open(2));
+
+    // Without the subprotocol a batch is bytes for connection 4294967295,
+    // which is never open: dropped, and the socket goes on.
+    let mut plain = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+    assert!(!plain.batches);
+    plain.send_batch(&[Frame::Text(&open_1), Frame::Text(&open_2)]).await;
+    connect(&mut plain, 3, sink.addr).await;
+    assert_eq!(sink.accepted.load(Ordering::SeqCst), 1, "a batch was read on a socket without batches");
+    plain.close().await;
+    wait_for_count(&sink.open, 0, "the plain socket's connection").await;
+
+    let mut socket = AuditSocket::open_batched(bridge.addr, Some(&bridge.origin())).await;
+    assert!(socket.batches);
+    socket.send_batch(&[Frame::Text(&open_1), Frame::Text(&open_2)]).await;
+    for n in [1, 2] {
+        assert!(matches!(socket.next_event(n, WAIT).await, BridgeEvent::Connected { .. }));
+        socket.read_until(n, "220 ", WAIT).await;
+    }
+    // Bytes for both, then the close of the first: in that order.
+    let (noop_1, noop_2) = (tag(1, b"NOOP\r\n"), tag(2, b"NOOP\r\n"));
+    let close_1 = PageCommand::Close { connection: 1 }.to_json();
+    socket.send_batch(&[Frame::Binary(&noop_2), Frame::Binary(&noop_1), Frame::Text(&close_1)]).await;
+    socket.read_until(2, "250 2.0.0", WAIT).await;
+    wait_for_count(&sink.open, 1, "connection 1 still open toward the server").await;
+    assert_eq!(sink.accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_guard_holds_for_each_connection_and_the_others_go_on() {
     let postfix = Postfix::start(&[Policy::Open]);
     let open = postfix.addr(Policy::Open);
@@ -223,20 +279,31 @@ async fn the_per_client_limit_counts_each_connection() {
 async fn a_frame_the_bridge_cannot_read_ends_the_socket_and_its_connections() {
     let sink = Sink::start().await;
     let bridge = Bridge::spawn(BIN, &["--allow-target", &sink.addr.to_string()]);
-    let cases: [(&str, Vec<u8>); 4] = [
+    let mut cut_short = relay_core::wire::audit_socket::batch(&[Frame::Binary(&tag(1, b"NOOP\r\n"))]);
+    cut_short.pop();
+    let cases: [(&str, Vec<u8>); 7] = [
         ("an unreadable command", b"{\"type\":\"data\",\"connection\":1}".to_vec()),
         ("a command that is not JSON", b"hello".to_vec()),
         ("bytes without a number", vec![0, 0, 1]),
         ("connection 1 opened twice", Vec::new()),
+        ("connection 4294967295 opened", Vec::new()),
+        ("a batch cut short", cut_short),
+        ("an unreadable command inside a batch", Vec::new()),
     ];
     for (what, frame) in cases {
-        let mut socket = AuditSocket::open(bridge.addr, Some(&bridge.origin())).await;
+        let mut socket = AuditSocket::open_batched(bridge.addr, Some(&bridge.origin())).await;
+        assert!(socket.batches);
         connect(&mut socket, 1, sink.addr).await;
         connect(&mut socket, 2, sink.addr).await;
         wait_for_count(&sink.open, 2, what).await;
         match what {
-            "bytes without a number" => socket.send_binary(&frame).await,
+            "bytes without a number" | "a batch cut short" => socket.send_binary(&frame).await,
             "connection 1 opened twice" => socket.open_connection(1, &target(sink.addr)).await,
+            "connection 4294967295 opened" => socket.open_connection(BATCH, &target(sink.addr)).await,
+            "an unreadable command inside a batch" => {
+                let noop = tag(1, b"NOOP\r\n");
+                socket.send_batch(&[Frame::Binary(&noop), Frame::Text("{\"type\":\"data\"}")]).await
+            }
             _ => socket.send_text(std::str::from_utf8(&frame).unwrap()).await,
         }
         let message = expect_whole_then_close(&mut socket, ErrorCode::BadRequest).await;

@@ -21,7 +21,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use gloo_timers::callback::Timeout;
-use relay_core::wire::audit_socket::{tag, untag, PageCommand, TaggedEvent, AUDIT_WS_PATH};
+use relay_core::wire::audit_socket::{
+    batch, tag, unbatch, untag, Frame, PageCommand, TaggedEvent, AUDIT_WS_PATH, BATCH, BATCHES,
+};
 use relay_core::{BridgeEvent, Config, ConnectionId, Event, Session};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -55,7 +57,9 @@ impl AuditHandle {
         let driver = Rc::new(RefCell::new(Driver {
             session,
             socket: None,
-            unsent: Some(Vec::new()),
+            outbox: Vec::new(),
+            ready: false,
+            batches: false,
             heard: false,
             open: HashSet::new(),
             bridge_ws,
@@ -105,17 +109,31 @@ struct Socket {
 }
 
 /// What the page sends: a command, or one connection's bytes.
-enum Frame {
+enum Outgoing {
     Text(String),
     Bytes(Vec<u8>),
+}
+
+impl Outgoing {
+    fn frame(&self) -> Frame<'_> {
+        match self {
+            Outgoing::Text(text) => Frame::Text(text),
+            Outgoing::Bytes(bytes) => Frame::Binary(bytes),
+        }
+    }
 }
 
 struct Driver {
     session: Session,
     socket: Option<Socket>,
-    /// Frames written before the socket opened, sent when it does; `None`
-    /// once it is open.
-    unsent: Option<Vec<Frame>>,
+    /// Frames written since the page last sent: after every input, or
+    /// once the socket opens if it was not open yet.
+    outbox: Vec<Outgoing>,
+    /// Whether the socket is open.
+    ready: bool,
+    /// Whether the bridge agreed to batches ([`BATCHES`]): then all the
+    /// frames of one input go as one.
+    batches: bool,
     /// Whether the bridge has said anything yet.
     heard: bool,
     /// The connections the page has open: frames still on their way for
@@ -154,7 +172,7 @@ pub struct WarmSocket {
 impl WarmSocket {
     /// Opens the audit socket of the bridge at `bridge_ws`.
     pub fn open(bridge_ws: &str) -> Option<WarmSocket> {
-        let ws = WebSocket::new(&audit_socket_url(bridge_ws)).ok()?;
+        let ws = open_socket(bridge_ws).ok()?;
         let spoke = Rc::new(Cell::new(false));
         let heard = Rc::clone(&spoke);
         let on_message = Closure::<dyn FnMut()>::new(move || heard.set(true));
@@ -194,13 +212,19 @@ fn audit_socket_url(bridge_ws: &str) -> String {
     format!("{}{AUDIT_WS_PATH}", bridge_ws.trim_end_matches('/'))
 }
 
+/// The audit socket, offering batches; a bridge that does not know them
+/// chooses no subprotocol, and the page then sends every frame alone.
+fn open_socket(bridge_ws: &str) -> Result<WebSocket, wasm_bindgen::JsValue> {
+    WebSocket::new_with_str(&audit_socket_url(bridge_ws), BATCHES)
+}
+
 /// Takes the warm socket if it serves this bridge, else opens the audit
 /// socket; the engine's frames wait in `unsent` until it is open.
 fn connect(driver: &Rc<RefCell<Driver>>, warm: Option<WarmSocket>) {
     let bridge_ws = driver.borrow().bridge_ws.clone();
     let ws = match warm.filter(|w| w.serves(&bridge_ws)) {
         Some(warm) => Ok(warm.take()),
-        None => WebSocket::new(&audit_socket_url(&bridge_ws)),
+        None => open_socket(&bridge_ws),
     };
     let Ok(ws) = ws else {
         let message = format!("The bridge address {bridge_ws} is not a websocket URL (ws:// or wss://).");
@@ -208,7 +232,9 @@ fn connect(driver: &Rc<RefCell<Driver>>, warm: Option<WarmSocket>) {
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
     if ws.ready_state() == WebSocket::OPEN {
-        driver.borrow_mut().unsent = None;
+        let mut d = driver.borrow_mut();
+        d.ready = true;
+        d.batches = ws.protocol() == BATCHES;
     }
     // Every handler: the driver, if the audit still runs, then pump.
     let handler = |act: fn(&mut Driver, Option<MessageEvent>)| {
@@ -257,34 +283,47 @@ impl Driver {
         self.stop();
     }
 
-    fn send(&mut self, frame: Frame) {
-        if let Some(unsent) = &mut self.unsent {
-            return unsent.push(frame);
+    fn send(&mut self, frame: Outgoing) {
+        self.outbox.push(frame);
+    }
+
+    /// Sends what the outbox holds, if the socket is open: one frame alone,
+    /// several as one batch when the bridge agreed to batches.
+    fn flush(&mut self) {
+        if self.stopped {
+            return self.outbox.clear();
         }
-        if let Some(socket) = &self.socket {
-            let _ = match frame {
-                Frame::Text(text) => socket.ws.send_with_str(&text),
-                Frame::Bytes(bytes) => socket.ws.send_with_u8_array(&bytes),
-            };
-        }
+        let Some(socket) = self.socket.as_ref().filter(|_| self.ready) else { return };
+        let sent = if self.batches && self.outbox.len() > 1 {
+            let frames: Vec<Frame<'_>> = self.outbox.iter().map(Outgoing::frame).collect();
+            socket.ws.send_with_u8_array(&batch(&frames))
+        } else {
+            self.outbox.iter().try_for_each(|frame| match frame {
+                Outgoing::Text(text) => socket.ws.send_with_str(text),
+                Outgoing::Bytes(bytes) => socket.ws.send_with_u8_array(bytes),
+            })
+        };
+        // A socket that can no longer send is closing; its close says why.
+        let _ = sent;
+        self.outbox.clear();
     }
 
     fn on_open(&mut self) {
-        for frame in self.unsent.take().unwrap_or_default() {
-            self.send(frame);
-        }
+        self.ready = true;
+        self.batches = self.socket.as_ref().is_some_and(|s| s.ws.protocol() == BATCHES);
+        self.flush();
     }
 
     /// Asks the bridge for connection `id`.
     fn open_connection(&mut self, id: ConnectionId) {
         let target = self.session.bridge_target();
         self.open.insert(id.0);
-        self.send(Frame::Text(PageCommand::Open { connection: id.0, target }.to_json()));
+        self.send(Outgoing::Text(PageCommand::Open { connection: id.0, target }.to_json()));
     }
 
     fn close_connection(&mut self, id: ConnectionId) {
         if self.open.remove(&id.0) {
-            self.send(Frame::Text(PageCommand::Close { connection: id.0 }.to_json()));
+            self.send(Outgoing::Text(PageCommand::Close { connection: id.0 }.to_json()));
         }
     }
 
@@ -297,7 +336,27 @@ impl Driver {
         let now = self.now();
         let data = e.data();
         if let Some(text) = data.as_string() {
-            match TaggedEvent::from_json(&text) {
+            self.on_frame(Frame::Text(&text), now);
+        } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
+            let frame = js_sys::Uint8Array::new(&buffer).to_vec();
+            match untag(&frame) {
+                Some((BATCH, records)) if self.batches => {
+                    for inner in unbatch(records).unwrap_or_default() {
+                        self.on_frame(inner, now);
+                    }
+                }
+                _ => self.on_frame(Frame::Binary(&frame), now),
+            }
+        }
+    }
+
+    /// One frame of the bridge, alone or out of a batch.
+    fn on_frame(&mut self, frame: Frame<'_>, now: Duration) {
+        if self.stopped {
+            return;
+        }
+        match frame {
+            Frame::Text(text) => match TaggedEvent::from_json(text) {
                 Ok(TaggedEvent { connection: Some(n), event }) if self.open.contains(&n) => {
                     self.on_event(ConnectionId(n), event, now)
                 }
@@ -309,11 +368,11 @@ impl Driver {
                 }) => self.fail(message),
                 // A connection the page already closed, or nothing readable.
                 _ => {}
-            }
-        } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
-            let frame = js_sys::Uint8Array::new(&buffer).to_vec();
-            if let Some((n, bytes)) = untag(&frame).filter(|(n, _)| self.open.contains(n)) {
-                self.session.handle_input(ConnectionId(n), bytes, now);
+            },
+            Frame::Binary(frame) => {
+                if let Some((n, bytes)) = untag(frame).filter(|(n, _)| self.open.contains(n)) {
+                    self.session.handle_input(ConnectionId(n), bytes, now);
+                }
             }
         }
     }
@@ -384,6 +443,7 @@ const FRAME_MS: u32 = 50;
 fn pump(driver: &Rc<RefCell<Driver>>) {
     step(driver);
     let mut d = driver.borrow_mut();
+    d.flush();
     if d.pending.is_empty() || d.flush.is_some() && !d.stopped {
         return;
     }
@@ -427,7 +487,7 @@ fn step(driver: &Rc<RefCell<Driver>>) {
     }
     while let Some(transmit) = d.session.poll_transmit() {
         if d.open.contains(&transmit.connection.0) {
-            d.send(Frame::Bytes(tag(transmit.connection.0, &transmit.data)));
+            d.send(Outgoing::Bytes(tag(transmit.connection.0, &transmit.data)));
         }
     }
     let run = d.run;

@@ -21,6 +21,15 @@
 //! The bridge keeps a guard, limits, a place under the client's and the
 //! destination's limits, and a log line for each connection, as for `/ws`:
 //! the socket changes how the bytes travel, not what may travel.
+//!
+//! **Batches.** A page that offers the websocket subprotocol [`BATCHES`]
+//! and hears the bridge choose it may send, and will receive, several
+//! frames as one binary frame ([`batch`], [`unbatch`]): the frames are
+//! read one after another, exactly as if each had come alone. The reason
+//! is the browser: each websocket message costs its main thread a task and
+//! its network process a hop, and an audit's nine connections answering at
+//! once were about eighty messages for what is one step of the audit. A
+//! page or bridge that does not know batches simply never agrees to them.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -28,6 +37,73 @@ use super::{BridgeEvent, FlatEvent, WsQuery};
 
 /// The path of the audit socket.
 pub const AUDIT_WS_PATH: &str = "/ws/audit";
+
+/// The websocket subprotocol under which both sides may send [`batch`]es.
+pub const BATCHES: &str = "relaycheck.batches";
+
+/// The number before a batch, never a connection's: the bridge refuses to
+/// open a connection under it.
+pub const BATCH: u32 = u32::MAX;
+
+/// One websocket frame of the audit socket, alone or inside a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+/// The record kinds inside a batch.
+const TEXT: u8 = 0;
+const BINARY: u8 = 1;
+
+/// Several frames as one binary frame: [`BATCH`], then for each frame one
+/// byte of kind (0 text, 1 binary), four bytes of length (big-endian), and
+/// the frame itself.
+pub fn batch(frames: &[Frame<'_>]) -> Vec<u8> {
+    let size = frames.iter().map(|f| 5 + f.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(4 + size);
+    out.extend_from_slice(&BATCH.to_be_bytes());
+    for frame in frames {
+        let (kind, body) = match frame {
+            Frame::Text(text) => (TEXT, text.as_bytes()),
+            Frame::Binary(bytes) => (BINARY, *bytes),
+        };
+        out.push(kind);
+        // A websocket message is far below 4 GiB; the bridge caps it.
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// The frames of a batch (what follows [`BATCH`]), or `None` if it is not
+/// one: cut short, an unknown kind, text that is not UTF-8, or a batch
+/// inside a batch. All or nothing, so a bad batch changes nothing.
+pub fn unbatch(records: &[u8]) -> Option<Vec<Frame<'_>>> {
+    let mut frames = Vec::new();
+    let mut rest = records;
+    while let Some((&kind, after)) = rest.split_first() {
+        let (length, after) = after.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+        let (body, after) = (after.get(..length)?, &after[length..]);
+        frames.push(match kind {
+            TEXT => Frame::Text(std::str::from_utf8(body).ok()?),
+            BINARY if untag(body).is_some_and(|(n, _)| n != BATCH) => Frame::Binary(body),
+            _ => return None,
+        });
+        rest = after;
+    }
+    Some(frames)
+}
+
+impl Frame<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Frame::Text(text) => text.len(),
+            Frame::Binary(bytes) => bytes.len(),
+        }
+    }
+}
 
 /// A text frame from the page on the audit socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +210,50 @@ mod tests {
         // A `/ws` reader ignores the number; an audit-socket reader needs a valid event.
         assert_eq!(BridgeEvent::from_json(&tagged.to_json()).unwrap(), tagged.event);
         assert!(TaggedEvent::from_json(r#"{"type":"closed","connection":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_its_frames_in_order() {
+        let ehlo = tag(2, b"EHLO relaycheck.invalid\r\n");
+        let open = PageCommand::Close { connection: 1 }.to_json();
+        let frames = [Frame::Binary(&ehlo), Frame::Text(&open), Frame::Binary(&tag(0, b""))];
+        let whole = batch(&frames);
+        let (number, records) = untag(&whole).unwrap();
+        assert_eq!(number, BATCH);
+        assert_eq!(unbatch(records).unwrap(), frames);
+        assert_eq!(unbatch(&[]).unwrap(), [], "an empty batch is no frame");
+        // Anything malformed is refused whole.
+        assert_eq!(unbatch(&records[..records.len() - 1]), None, "cut short");
+        assert_eq!(unbatch(&[7, 0, 0, 0, 0]), None, "an unknown kind");
+        assert_eq!(unbatch(&[TEXT, 0, 0, 0, 1, 0xff]), None, "text that is not UTF-8");
+        assert_eq!(unbatch(&[BINARY, 0, 0, 0, 2, 0, 1]), None, "bytes without a connection number");
+        let nested = batch(&[Frame::Binary(&whole)]);
+        assert_eq!(unbatch(&nested[4..]), None, "a batch inside a batch");
+        assert_eq!(unbatch(&[TEXT, 0xff, 0xff, 0xff, 0xff]), None, "a length beyond the frame");
+    }
+
+    proptest::proptest! {
+        /// Whatever a page sends as a batch: read without a panic, and a
+        /// batch that reads is exactly what its frames make again.
+        #[test]
+        fn any_bytes_read_as_a_batch_or_not_at_all(records in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            if let Some(frames) = unbatch(&records) {
+                proptest::prop_assert_eq!(&batch(&frames)[4..], &records[..]);
+            }
+        }
+
+        #[test]
+        fn frames_come_back_from_their_batch(parts in proptest::collection::vec((proptest::bool::ANY, "[ -~]{0,12}", 0u32..9), 0..8)) {
+            let owned: Vec<(bool, String, Vec<u8>)> =
+                parts.into_iter().map(|(text, body, n)| (text, body.clone(), tag(n, body.as_bytes()))).collect();
+            let frames: Vec<Frame<'_>> = owned
+                .iter()
+                .map(|(text, body, bytes)| if *text { Frame::Text(body) } else { Frame::Binary(bytes) })
+                .collect();
+            let whole = batch(&frames);
+            proptest::prop_assert_eq!(untag(&whole).map(|(n, _)| n), Some(BATCH));
+            proptest::prop_assert_eq!(unbatch(&whole[4..]), Some(frames));
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! [`session::run`] task of its own, with its own guard, place under the
 //! limits and log line, exactly as a `/ws` session. The page's bytes reach
 //! a connection through a small queue; what the connections say reaches
-//! the page through one queue this loop drains into the websocket.
+//! the page through one queue this loop drains into the websocket, as one
+//! batch of everything waiting when the page reads batches.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -17,7 +18,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use relay_core::wire::audit_socket::{tag, untag, PageCommand, TaggedEvent};
+use relay_core::wire::audit_socket::{batch, tag, unbatch, untag, Frame, PageCommand, TaggedEvent, BATCH, BATCHES};
 use relay_core::{BridgeEvent, ErrorCode};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -35,6 +36,11 @@ const QUEUED_FRAMES: usize = 32;
 /// lines before they are stopped.
 const WIND_DOWN: Duration = Duration::from_secs(1);
 
+/// What one batch to the page may hold, at most: a bound on the memory a
+/// batch takes while it is written.
+const BATCH_FRAMES: usize = 64;
+const BATCH_BYTES: usize = 64 * 1024;
+
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
@@ -43,10 +49,11 @@ pub async fn upgrade(
 ) -> Response {
     let client = app.client_ip(peer.ip(), &headers);
     let origin_ok = app.origin_allowed(&headers);
-    sized(ws, &app).on_upgrade(move |socket| async move {
+    sized(ws, &app).protocols([BATCHES]).on_upgrade(move |socket| async move {
         let (to_page, from_connections) = mpsc::unbounded_channel();
         let socket = AuditSocket {
             app,
+            batches: socket.protocol().is_some(),
             socket,
             client,
             connections: HashMap::new(),
@@ -70,6 +77,8 @@ enum Up {
 struct AuditSocket {
     app: Arc<App>,
     socket: WebSocket,
+    /// Whether the page chose the subprotocol [`BATCHES`].
+    batches: bool,
     client: IpAddr,
     /// The open connections, by the page's number: which one it is (its
     /// rank among those opened) and where its bytes go.
@@ -120,25 +129,23 @@ impl AuditSocket {
             tokio::select! {
                 // What the connections said goes out before anything new comes in.
                 biased;
-                Some(up) = self.from_connections.recv() => match up {
-                    Up::Frame(message) => {
-                        if self.socket.send(message).await.is_err() {
-                            return "page_closed";
-                        }
+                Some(up) = self.from_connections.recv() => {
+                    if self.batches {
+                        // The other connections woken with this one say
+                        // their piece too, and go in the same batch.
+                        tokio::task::yield_now().await;
                     }
-                    Up::Ended(number, rank) => {
-                        if self.connections.get(&number).is_some_and(|(r, _)| *r == rank) {
-                            self.connections.remove(&number);
-                        }
-                        while self.tasks.try_join_next().is_some() {}
-                        if self.connections.is_empty() {
-                            if shutting_down {
-                                return ErrorCode::ShuttingDown.as_str();
-                            }
-                            idle_ends = tokio::time::Instant::now() + idle;
-                        }
+                    let (frames, ended) = self.gather(up);
+                    if self.send_up(frames).await.is_err() {
+                        return "page_closed";
                     }
-                },
+                    if ended && self.connections.is_empty() {
+                        if shutting_down {
+                            return ErrorCode::ShuttingDown.as_str();
+                        }
+                        idle_ends = tokio::time::Instant::now() + idle;
+                    }
+                }
                 // Each connection hears it and ends with `shutting_down`;
                 // the socket closes once they have.
                 _ = shutdown.changed(), if !shutting_down => {
@@ -150,22 +157,28 @@ impl AuditSocket {
                 }
                 message = self.socket.recv() => match message {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return "page_closed",
-                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<PageCommand>(text.as_str()) {
-                        Ok(PageCommand::Open { connection, target }) => {
-                            if let Err(outcome) = self.open(connection, target, shutting_down).await {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Err(outcome) = self.on_frame(Frame::Text(text.as_str()), None, shutting_down).await {
+                            return outcome;
+                        }
+                    }
+                    Some(Ok(Message::Binary(frame))) => match untag(&frame) {
+                        Some((BATCH, records)) if self.batches => {
+                            let Some(frames) = unbatch(records) else {
+                                return self.unreadable("The page sent a batch the bridge cannot read.").await;
+                            };
+                            for inner in frames {
+                                if let Err(outcome) = self.on_frame(inner, Some(&frame), shutting_down).await {
+                                    return outcome;
+                                }
+                            }
+                        }
+                        _ => {
+                            if let Err(outcome) = self.on_frame(Frame::Binary(&frame), Some(&frame), shutting_down).await {
                                 return outcome;
                             }
                         }
-                        // Its task hears the queue close, ends and says so.
-                        Ok(PageCommand::Close { connection }) => drop(self.connections.remove(&connection)),
-                        Err(_) => return self.unreadable("The page sent a command the bridge cannot read.").await,
                     },
-                    Some(Ok(Message::Binary(frame))) => {
-                        let Some((number, _)) = untag(&frame) else {
-                            return self.unreadable("The page sent bytes without a connection number.").await;
-                        };
-                        self.deliver(number, frame.slice(4..)).await;
-                    }
                     // Ping and pong.
                     Some(Ok(_)) => {}
                 },
@@ -177,6 +190,90 @@ impl AuditSocket {
         }
     }
 
+    /// One frame of the page, alone or out of a batch; `whole` is the
+    /// websocket message it came in, whose bytes a connection's share.
+    async fn on_frame(
+        &mut self,
+        frame: Frame<'_>,
+        whole: Option<&Bytes>,
+        shutting_down: bool,
+    ) -> Result<(), &'static str> {
+        match frame {
+            Frame::Text(text) => match serde_json::from_str::<PageCommand>(text) {
+                Ok(PageCommand::Open { connection, target }) => self.open(connection, target, shutting_down).await,
+                // Its task hears the queue close, ends and says so.
+                Ok(PageCommand::Close { connection }) => {
+                    self.connections.remove(&connection);
+                    Ok(())
+                }
+                Err(_) => Err(self.unreadable("The page sent a command the bridge cannot read.").await),
+            },
+            Frame::Binary(frame) => {
+                let Some((number, bytes)) = untag(frame) else {
+                    return Err(self.unreadable("The page sent bytes without a connection number.").await);
+                };
+                // The bytes as a slice of the message they came in, not a copy.
+                let bytes = match whole {
+                    Some(whole) => whole.slice_ref(bytes),
+                    None => Bytes::copy_from_slice(bytes),
+                };
+                self.deliver(number, bytes).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// `first` and, when the page reads batches, whatever else the
+    /// connections have said by now, up to a batch's bounds; whether a
+    /// connection ended among them.
+    fn gather(&mut self, first: Up) -> (Vec<Message>, bool) {
+        let (mut frames, mut ended, mut size) = (Vec::new(), false, 0);
+        let mut next = Some(first);
+        while let Some(up) = next.take() {
+            match up {
+                Up::Frame(message) => {
+                    size += match &message {
+                        Message::Text(text) => text.len(),
+                        Message::Binary(bytes) => bytes.len(),
+                        _ => 0,
+                    };
+                    frames.push(message);
+                }
+                Up::Ended(number, rank) => {
+                    if self.connections.get(&number).is_some_and(|(r, _)| *r == rank) {
+                        self.connections.remove(&number);
+                    }
+                    while self.tasks.try_join_next().is_some() {}
+                    ended = true;
+                }
+            }
+            if self.batches && frames.len() < BATCH_FRAMES && size < BATCH_BYTES {
+                next = self.from_connections.try_recv().ok();
+            }
+        }
+        (frames, ended)
+    }
+
+    /// The connections' frames to the page: one alone, several as a batch.
+    async fn send_up(&mut self, mut frames: Vec<Message>) -> Result<(), axum::Error> {
+        if frames.len() <= 1 {
+            return match frames.pop() {
+                Some(message) => self.socket.send(message).await,
+                None => Ok(()),
+            };
+        }
+        let inner: Vec<Frame<'_>> = frames
+            .iter()
+            .filter_map(|m| match m {
+                Message::Text(text) => Some(Frame::Text(text.as_str())),
+                Message::Binary(bytes) => Some(Frame::Binary(bytes)),
+                _ => None,
+            })
+            .collect();
+        let whole = batch(&inner);
+        self.socket.send(Message::Binary(whole.into())).await
+    }
+
     /// Starts connection `number` toward `target`, as `GET /ws` would.
     async fn open(
         &mut self,
@@ -186,6 +283,11 @@ impl AuditSocket {
     ) -> Result<(), &'static str> {
         if self.connections.contains_key(&number) {
             return Err(self.unreadable(&format!("The page opened connection {number} twice.")).await);
+        }
+        if number == BATCH {
+            return Err(self
+                .unreadable(&format!("The page opened connection {BATCH}, the number that marks a batch."))
+                .await);
         }
         let refusal = if shutting_down {
             Some(ErrorCode::ShuttingDown)
