@@ -40,7 +40,8 @@ pub struct AuditHandle {
 
 impl AuditHandle {
     /// Starts auditing `target` through the bridge at `bridge_ws` (a
-    /// `ws://` or `wss://` base URL). Every update goes to `emit`.
+    /// `ws://` or `wss://` base URL). Every update goes to `emit`, the
+    /// first ([`PageAction::StartRun`]) within a [`FRAME_MS`].
     pub fn start(
         bridge_ws: String,
         target: Target,
@@ -53,6 +54,11 @@ impl AuditHandle {
         // The control mailbox must not be guessable: a fresh random part per audit.
         let nonce = (js_sys::Math::random() * 2f64.powi(53)) as u64;
         let config = relay_core::Config { nonce, ..config };
+        // Drawn with the audit's first frame, not at the click: on a fast
+        // server the page goes from the click straight to the verdict, and
+        // the first connection's answer does not wait for a page drawn
+        // only to show that the check started.
+        let start = PageAction::StartRun { run, target: target.clone() };
         let session = Session::new(config, target.host, target.port, Duration::ZERO);
         let driver = Rc::new(RefCell::new(Driver {
             session,
@@ -64,7 +70,7 @@ impl AuditHandle {
             open: HashSet::new(),
             bridge_ws,
             timer: None,
-            pending: Vec::new(),
+            pending: vec![start],
             flush: None,
             emit,
             run,
@@ -507,7 +513,12 @@ fn step(driver: &Rc<RefCell<Driver>>) {
             Event::Finished => {
                 // The report holds every step, probe and line not drawn yet;
                 // the page draws them with it, after the verdict.
-                d.pending.clear();
+                d.pending.retain(|a| {
+                    !matches!(
+                        a,
+                        PageAction::RecordStep { .. } | PageAction::AppendLine { .. } | PageAction::RecordProbe { .. }
+                    )
+                });
                 let report = d.session.report();
                 d.pending.push(PageAction::Finish { run, report: Rc::new(report) });
                 d.stop();

@@ -99,10 +99,10 @@ impl Checks {
         });
     }
 
-    /// Audits one server here, step by step, over the bridge's websockets.
+    /// Audits one server here, step by step, over the bridge's websockets
+    /// (the audit says it started: see [`AuditHandle::start`]).
     pub fn audit(&self, form: &FormValues, target: Target) {
         let run = self.next_run();
-        self.dispatch.emit(PageAction::StartRun { run, target: target.clone() });
         match form.config(&target) {
             Ok(config) => {
                 let warm = self.warm.borrow_mut().take();
@@ -110,7 +110,10 @@ impl Checks {
                 let handle = AuditHandle::start(bridge_ws, target, config, run, self.dispatch.clone(), warm);
                 *self.audit.borrow_mut() = Some(handle);
             }
-            Err(message) => self.dispatch.emit(PageAction::Fail { run, message }),
+            Err(message) => {
+                self.dispatch.emit(PageAction::StartRun { run, target });
+                self.dispatch.emit(PageAction::Fail { run, message })
+            }
         }
     }
 
