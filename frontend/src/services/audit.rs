@@ -41,12 +41,17 @@ pub struct AuditHandle {
 impl AuditHandle {
     /// Starts auditing `target` through the bridge at `bridge_ws` (a
     /// `ws://` or `wss://` base URL). Every update goes to `emit`, the
-    /// first ([`PageAction::StartRun`]) within a [`FRAME_MS`].
+    /// first (`first`: that the audit started) with the audit's first
+    /// frame, within a [`FRAME_MS`]: not at the click, so that on a fast
+    /// server the page goes from the click straight to the verdict, and
+    /// the first connection's answer does not wait for a page drawn only
+    /// to show that the check began.
     pub fn start(
         bridge_ws: String,
         target: Target,
         config: Config,
         run: u32,
+        first: Vec<PageAction>,
         emit: Callback<PageAction>,
         warm: Option<WarmSocket>,
     ) -> AuditHandle {
@@ -54,11 +59,6 @@ impl AuditHandle {
         // The control mailbox must not be guessable: a fresh random part per audit.
         let nonce = (js_sys::Math::random() * 2f64.powi(53)) as u64;
         let config = relay_core::Config { nonce, ..config };
-        // Drawn with the audit's first frame, not at the click: on a fast
-        // server the page goes from the click straight to the verdict, and
-        // the first connection's answer does not wait for a page drawn
-        // only to show that the check started.
-        let start = PageAction::StartRun { run, target: target.clone() };
         let session = Session::new(config, target.host, target.port, Duration::ZERO);
         let driver = Rc::new(RefCell::new(Driver {
             session,
@@ -70,7 +70,7 @@ impl AuditHandle {
             open: HashSet::new(),
             bridge_ws,
             timer: None,
-            pending: vec![start],
+            pending: first,
             flush: None,
             emit,
             run,

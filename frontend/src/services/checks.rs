@@ -99,20 +99,26 @@ impl Checks {
         });
     }
 
-    /// Audits one server here, step by step, over the bridge's websockets
-    /// (the audit says it started: see [`AuditHandle::start`]).
+    /// Audits one server here, step by step, over the bridge's websockets.
     pub fn audit(&self, form: &FormValues, target: Target) {
+        self.start_audit(form, target, Vec::new());
+    }
+
+    /// Audits `target`; the page draws `first`, then that the audit started,
+    /// with the audit's first frame (see [`AuditHandle::start`]).
+    fn start_audit(&self, form: &FormValues, target: Target, mut first: Vec<PageAction>) {
         let run = self.next_run();
+        first.push(PageAction::StartRun { run, target: target.clone() });
         match form.config(&target) {
             Ok(config) => {
                 let warm = self.warm.borrow_mut().take();
                 let bridge_ws = browser::ws_base(&form.bridge);
-                let handle = AuditHandle::start(bridge_ws, target, config, run, self.dispatch.clone(), warm);
+                let handle = AuditHandle::start(bridge_ws, target, config, run, first, self.dispatch.clone(), warm);
                 *self.audit.borrow_mut() = Some(handle);
             }
             Err(message) => {
-                self.dispatch.emit(PageAction::StartRun { run, target });
-                self.dispatch.emit(PageAction::Fail { run, message })
+                first.push(PageAction::Fail { run, message });
+                self.dispatch.emit(PageAction::ApplyAll(first));
             }
         }
     }
@@ -171,8 +177,7 @@ impl Checks {
     /// One of a domain's servers, from the MX list or the lab: into the form, then audited.
     pub fn audit_server(&self, form: &FormValues, target: Target) {
         let form = FormValues { host: target.host.clone(), port: target.port, ..form.clone() };
-        self.dispatch.emit(PageAction::Edit(form.clone()));
-        self.audit(&form, target);
+        self.start_audit(&form, target, vec![PageAction::Edit(form.clone())]);
     }
 
     /// The whole domain, from the MX list: into the form, then audited.
