@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, TryLockError};
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -48,13 +48,22 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// How many sockets listen on `127.0.0.1:port` in this network namespace
-/// (from /proc/net/tcp). A server that shares its port with another, as
-/// SO_REUSEPORT allows, answers only some of the connections: fixtures check
-/// that theirs is the only one.
-pub fn listeners_on(port: u16) -> usize {
-    let table = fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    let local = format!("0100007F:{port:04X}");
+/// How many sockets listen on `addr` in this network namespace (from
+/// /proc/net/tcp or tcp6). A server that shares its address with another,
+/// as SO_REUSEPORT allows, answers only some of the connections: fixtures
+/// check that theirs is the only one.
+pub fn listeners_on(addr: SocketAddr) -> usize {
+    // The kernel prints each 32-bit word of the address as it lies in
+    // memory (little-endian here), in hex, then the port.
+    let words = |octets: &[u8]| -> String {
+        octets.chunks(4).map(|w| format!("{:08X}", u32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect()
+    };
+    let (table, ip) = match addr.ip() {
+        IpAddr::V4(ip) => ("/proc/net/tcp", words(&ip.octets())),
+        IpAddr::V6(ip) => ("/proc/net/tcp6", words(&ip.octets())),
+    };
+    let local = format!("{ip}:{:04X}", addr.port());
+    let table = fs::read_to_string(table).unwrap_or_else(|e| panic!("read {table}: {e}"));
     table
         .lines()
         .skip(1)
@@ -119,10 +128,19 @@ mod tests {
         assert_eq!(unique.len(), ports.len(), "free_port repeated a port: {ports:?}");
 
         let port = ports[0];
-        assert_eq!(listeners_on(port), 0);
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a port free_port gave");
-        assert_eq!(listeners_on(port), 1);
-        drop(listener);
-        assert_eq!(listeners_on(port), 0);
+        // On 127.0.0.1 and on another loopback address (the benchmarks'
+        // Postfix listens on 127.0.0.25), each counted on its own.
+        for ip in ["127.0.0.1", "127.0.0.25"] {
+            let addr = SocketAddr::new(ip.parse().unwrap(), port);
+            assert_eq!(listeners_on(addr), 0);
+            let listener = TcpListener::bind(addr).expect("bind a port free_port gave");
+            assert_eq!(listeners_on(addr), 1, "{addr}");
+            drop(listener);
+            assert_eq!(listeners_on(addr), 0);
+        }
+        if let Ok(listener) = TcpListener::bind(("::1", port)) {
+            let addr = listener.local_addr().unwrap();
+            assert_eq!(listeners_on(addr), 1, "{addr}");
+        }
     }
 }

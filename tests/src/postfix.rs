@@ -243,7 +243,7 @@ impl Postfix {
             }
             // Postfix binds with SO_REUSEPORT: a second server on this port
             // would not stop it starting, only take some of its connections.
-            let sharing = listeners_on(l.addr.port());
+            let sharing = listeners_on(l.addr);
             assert_eq!(sharing, 1, "{} has {sharing} listening sockets, not only this Postfix's", l.addr);
         }
         postfix
