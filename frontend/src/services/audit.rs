@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use gloo_timers::callback::Timeout;
 use relay_core::wire::audit_socket::{
-    batch, tag, unbatch, untag, Frame, PageCommand, TaggedEvent, AUDIT_WS_PATH, BATCH, BATCHES,
+    batch, tag, unpack, untag, Frame, PageCommand, TaggedEvent, AUDIT_WS_PATH, BATCHES,
 };
 use relay_core::{BridgeEvent, Config, ConnectionId, Event, Session};
 use wasm_bindgen::closure::Closure;
@@ -225,7 +225,7 @@ fn open_socket(bridge_ws: &str) -> Result<WebSocket, wasm_bindgen::JsValue> {
 }
 
 /// Takes the warm socket if it serves this bridge, else opens the audit
-/// socket; the engine's frames wait in `unsent` until it is open.
+/// socket; the engine's frames wait in the outbox until it is open.
 fn connect(driver: &Rc<RefCell<Driver>>, warm: Option<WarmSocket>) {
     let bridge_ws = driver.borrow().bridge_ws.clone();
     let ws = match warm.filter(|w| w.serves(&bridge_ws)) {
@@ -300,7 +300,8 @@ impl Driver {
             return self.outbox.clear();
         }
         let Some(socket) = self.socket.as_ref().filter(|_| self.ready) else { return };
-        let sent = if self.batches && self.outbox.len() > 1 {
+        // A socket that can no longer send is closing; its close says why.
+        let _ = if self.batches && self.outbox.len() > 1 {
             let frames: Vec<Frame<'_>> = self.outbox.iter().map(Outgoing::frame).collect();
             socket.ws.send_with_u8_array(&batch(&frames))
         } else {
@@ -309,8 +310,6 @@ impl Driver {
                 Outgoing::Bytes(bytes) => socket.ws.send_with_u8_array(bytes),
             })
         };
-        // A socket that can no longer send is closing; its close says why.
-        let _ = sent;
         self.outbox.clear();
     }
 
@@ -345,13 +344,8 @@ impl Driver {
             self.on_frame(Frame::Text(&text), now);
         } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
             let frame = js_sys::Uint8Array::new(&buffer).to_vec();
-            match untag(&frame) {
-                Some((BATCH, records)) if self.batches => {
-                    for inner in unbatch(records).unwrap_or_default() {
-                        self.on_frame(inner, now);
-                    }
-                }
-                _ => self.on_frame(Frame::Binary(&frame), now),
+            for inner in unpack(Frame::Binary(&frame), self.batches).unwrap_or_default() {
+                self.on_frame(inner, now);
             }
         }
     }

@@ -96,6 +96,19 @@ pub fn unbatch(records: &[u8]) -> Option<Vec<Frame<'_>>> {
     Some(frames)
 }
 
+/// The frames one websocket message carries: itself, or, when both sides
+/// agreed to batches, those of its batch; `None` for a batch that cannot
+/// be read.
+pub fn unpack(message: Frame<'_>, batches: bool) -> Option<Vec<Frame<'_>>> {
+    match message {
+        Frame::Binary(bytes) if batches => match untag(bytes) {
+            Some((BATCH, records)) => unbatch(records),
+            _ => Some(vec![message]),
+        },
+        _ => Some(vec![message]),
+    }
+}
+
 impl Frame<'_> {
     fn len(&self) -> usize {
         match self {
@@ -254,6 +267,18 @@ mod tests {
             proptest::prop_assert_eq!(untag(&whole).map(|(n, _)| n), Some(BATCH));
             proptest::prop_assert_eq!(unbatch(&whole[4..]), Some(frames));
         }
+    }
+
+    #[test]
+    fn a_message_is_its_batch_only_under_batches() {
+        let (noop, close) = (tag(1, b"NOOP\r\n"), PageCommand::Close { connection: 1 }.to_json());
+        let frames = [Frame::Binary(&noop), Frame::Text(&close)];
+        let whole = batch(&frames);
+        assert_eq!(unpack(Frame::Binary(&whole), true).unwrap(), frames);
+        assert_eq!(unpack(Frame::Binary(&whole), false).unwrap(), [Frame::Binary(&whole)]);
+        assert_eq!(unpack(Frame::Binary(&noop), true).unwrap(), [Frame::Binary(&noop)]);
+        assert_eq!(unpack(Frame::Text(&close), true).unwrap(), [Frame::Text(&close)]);
+        assert_eq!(unpack(Frame::Binary(&whole[..whole.len() - 1]), true), None);
     }
 
     #[test]

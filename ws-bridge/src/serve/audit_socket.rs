@@ -18,7 +18,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use relay_core::wire::audit_socket::{batch, tag, unbatch, untag, Frame, PageCommand, TaggedEvent, BATCH, BATCHES};
+use relay_core::wire::audit_socket::{batch, tag, unpack, untag, Frame, PageCommand, TaggedEvent, BATCH, BATCHES};
 use relay_core::{BridgeEvent, ErrorCode};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -161,23 +161,16 @@ impl AuditSocket {
                             return outcome;
                         }
                     }
-                    Some(Ok(Message::Binary(frame))) => match untag(&frame) {
-                        Some((BATCH, records)) if self.batches => {
-                            let Some(frames) = unbatch(records) else {
-                                return self.unreadable("The page sent a batch the bridge cannot read.").await;
-                            };
-                            for inner in frames {
-                                if let Err(outcome) = self.on_frame(inner, Some(&frame), shutting_down).await {
-                                    return outcome;
-                                }
-                            }
-                        }
-                        _ => {
-                            if let Err(outcome) = self.on_frame(Frame::Binary(&frame), Some(&frame), shutting_down).await {
+                    Some(Ok(Message::Binary(frame))) => {
+                        let Some(frames) = unpack(Frame::Binary(&frame), self.batches) else {
+                            return self.unreadable("The page sent a batch the bridge cannot read.").await;
+                        };
+                        for inner in frames {
+                            if let Err(outcome) = self.on_frame(inner, Some(&frame), shutting_down).await {
                                 return outcome;
                             }
                         }
-                    },
+                    }
                     // Ping and pong.
                     Some(Ok(_)) => {}
                 },
