@@ -105,19 +105,20 @@ impl AuditSocket {
 
     /// The next frame, or `None` if nothing came within `within`.
     pub async fn next(&mut self, within: Duration) -> Option<SocketFrame> {
-        if let Some(frame) = self.stash.pop_front() {
-            return Some(frame);
+        if self.stash.is_empty() && !self.receive(within).await {
+            return None;
         }
-        self.receive(within).await
+        self.stash.pop_front()
     }
 
-    /// The next frame off the websocket itself (the first of a batch, whose
-    /// others wait in the stash). Cancel-safe.
-    async fn receive(&mut self, within: Duration) -> Option<SocketFrame> {
+    /// Reads one message off the websocket into the stash, all the frames
+    /// of a batch in order; `false` if none came within `within`.
+    /// Cancel-safe.
+    async fn receive(&mut self, within: Duration) -> bool {
         loop {
-            let message = tokio::time::timeout(within, self.socket.next()).await.ok()?;
+            let Ok(message) = tokio::time::timeout(within, self.socket.next()).await else { return false };
             let frames = match message {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Some(SocketFrame::Closed),
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => vec![SocketFrame::Closed],
                 Some(Ok(Message::Text(text))) => vec![event(&text)],
                 Some(Ok(Message::Binary(data))) => match untag(&data) {
                     Some((BATCH, records)) => {
@@ -138,14 +139,9 @@ impl AuditSocket {
             };
             self.messages += 1;
             self.frames += frames.len();
-            let mut frames = frames.into_iter();
-            let first = frames.next();
             // Behind whatever was stashed before: the bridge's order holds.
-            let at = self.stash.len();
-            for (i, rest) in frames.enumerate() {
-                self.stash.insert(at + i, rest);
-            }
-            return first;
+            self.stash.extend(frames);
+            return true;
         }
     }
 
@@ -157,16 +153,14 @@ impl AuditSocket {
             SocketFrame::Bytes(c, _) => *c == n,
             SocketFrame::Closed => true,
         };
-        if let Some(at) = self.stash.iter().position(mine) {
-            return self.stash.remove(at);
-        }
         let until = Instant::now() + within;
         loop {
-            let frame = self.receive(until.saturating_duration_since(Instant::now())).await?;
-            if mine(&frame) {
-                return Some(frame);
+            if let Some(at) = self.stash.iter().position(mine) {
+                return self.stash.remove(at);
             }
-            self.stash.push_back(frame);
+            if !self.receive(until.saturating_duration_since(Instant::now())).await {
+                return None;
+            }
         }
     }
 
