@@ -10,6 +10,7 @@
 //! - [`command`]: what clients say, and the grammar the bridge's guard uses;
 //! - [`capabilities`]: EHLO extensions in plain words;
 //! - [`probe`]: the relay tricks tried;
+//! - [`refusal`]: what a refusal refuses (the relay, or something else first);
 //! - [`verdict`]: what the answers mean; [`finding`]: what else was noticed;
 //! - [`session`] (with the private `connection`, `schedule` and `senders`): the
 //!   dialogue, which connection asks what, and what the server taught us about
@@ -34,6 +35,7 @@ pub mod finding;
 pub mod guard;
 pub mod narration;
 pub mod probe;
+pub mod refusal;
 pub mod rehearsal;
 pub mod reply;
 pub mod reply_parser;

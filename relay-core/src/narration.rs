@@ -155,6 +155,13 @@ pub(crate) fn sender_refused(sender: &str, reply: &Reply) -> String {
     )
 }
 
+pub(crate) fn refusal_unexplained(reply: &Reply) -> String {
+    format!(
+        "The server refused this recipient ({}) without words that say why: it counts as a refusal to relay only if the server takes postmaster at its own name from us, which the audit asks too.",
+        reply.summary()
+    )
+}
+
 pub(crate) fn sender_accepted(sender: &str) -> String {
     format!("The server accepted the outside sender <{sender}>; the recipient decides.")
 }

@@ -44,7 +44,15 @@ pub struct Probe {
     /// there proves relaying only if the server refuses a mailbox that
     /// cannot exist at the same place. `None`: the recipient is outside.
     pub lands_at: Option<String>,
+    /// The name to greet with instead of the configured one: probes of a
+    /// relay hole opened by who the client claims to be, each asked on a
+    /// connection of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helo: Option<String>,
 }
+
+/// The id of the control that asks for `postmaster` at the server's name.
+pub const POSTMASTER: &str = "postmaster";
 
 /// What the plan is made from: facts learned on the first connection.
 #[derive(Clone, Debug)]
@@ -127,6 +135,7 @@ pub fn plan(input: &PlanInput) -> Vec<Probe> {
         rcpt_to: to.clone(),
         kind: ProbeKind::Sender,
         lands_at: None,
+        helo: None,
     };
     let trick = |id: &str, name: &str, rcpt_to: String, lands_at: Option<&str>| Probe {
         id: id.into(),
@@ -135,6 +144,7 @@ pub fn plan(input: &PlanInput) -> Vec<Probe> {
         rcpt_to,
         kind: ProbeKind::Recipient,
         lands_at: lands_at.map(str::to_string),
+        helo: None,
     };
     let (ip, ip6, srv) = (ip.as_str(), ip6.as_str(), srv.as_str());
     let bare = Some("");
@@ -200,11 +210,12 @@ pub fn controls(input: &PlanInput, probes: &[Probe]) -> Vec<Probe> {
         rcpt_to,
         kind: ProbeKind::Control,
         lands_at,
+        helo: None,
     };
     let mut out = Vec::new();
     if let Some(name) = input.server_name {
         out.push(control(
-            "postmaster".into(),
+            POSTMASTER.into(),
             format!("postmaster at the server's own name, {name}"),
             format!("postmaster@{name}"),
             None,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::capabilities::Capabilities;
 use crate::finding::Finding;
 use crate::probe::ProbeKind;
+use crate::refusal::Refusal;
 use crate::software::Software;
 use crate::step::Step;
 use crate::tls::TlsFacts;
@@ -108,6 +109,10 @@ pub struct ProbeReport {
     /// The reply to MAIL FROM, when it was answered.
     pub mail_reply: Option<String>,
     pub outcome: Outcome,
+    /// What the reply refused, when it refused something: the relay, or
+    /// something else first (the recipient's domain, the client, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
     /// What the outcome means, in one sentence.
     pub explanation: String,
     /// Which connection gave the final answer, from 1.

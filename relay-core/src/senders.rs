@@ -35,6 +35,17 @@ impl Senders {
         }
     }
 
+    /// The server refused `sender` after it had taken it: Postfix checks
+    /// the sender only at RCPT (`smtpd_delay_reject`), so a `250` to MAIL
+    /// may be followed by "Sender address rejected" to every recipient.
+    pub fn refuse(&mut self, sender: &str, reply: &Reply) {
+        let refused = SenderStatus::Refused(reply.clone());
+        match self.known.iter_mut().find(|(s, _)| s == sender) {
+            Some((_, known)) => *known = refused,
+            None => self.known.push((sender.to_string(), refused)),
+        }
+    }
+
     pub fn status(&self, sender: &str) -> Option<&SenderStatus> {
         self.known.iter().find(|(s, _)| s == sender).map(|(_, status)| status)
     }

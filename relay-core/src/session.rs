@@ -27,6 +27,7 @@ use crate::connection::{Connection, ConnectionId, Outgoing, Phase, Purpose};
 use crate::finding::{self, Finding};
 use crate::narration::{self, ms};
 use crate::probe::{self, PlanInput, Probe, ProbeKind};
+use crate::refusal::{self, Refusal};
 use crate::reply::Reply;
 use crate::reply_parser::{ReplyError, ReplyLimits};
 use crate::report::{ProbeReport, RefusedSender, Report, Server, Timings, TlsReport};
@@ -563,7 +564,10 @@ impl Session {
             }
             Purpose::Helo if reply.is_positive() => self.greeted(id, &out.command, reply, None, sent_at, took),
             Purpose::Helo => {
-                let outcome = if reply.is_transient() {
+                let refused = refusal::classify(Stage::Greeting, &reply);
+                let outcome = if matches!(refused, Refusal::Client | Refusal::Greeting) {
+                    Outcome::NotAsked { refused, at: Stage::Greeting }
+                } else if reply.is_transient() {
                     Outcome::Deferred { at: Stage::Greeting }
                 } else {
                     Outcome::Refused { at: Stage::Greeting }
@@ -579,7 +583,10 @@ impl Session {
                 }
                 let probes = self.conn(id).map(|c| c.probes.clone()).unwrap_or_default();
                 for p in probes {
-                    self.finish_probe(p, outcome.clone(), Some(reply.clone()), id);
+                    // A forged greeting refused: that is the answer it asked for.
+                    let forged = self.probes[p].probe.helo.is_some() && refused == Refusal::Greeting;
+                    let outcome = if forged { Outcome::Denied } else { outcome.clone() };
+                    self.finish_probe(p, outcome, Some(reply.clone()), id);
                 }
                 self.quit(id);
             }
@@ -619,16 +626,46 @@ impl Session {
                 // After a refused MAIL a pipelined RCPT gets "503 need MAIL";
                 // the probe has moved on by then, and that reply means nothing.
                 if self.probes[p].asking == Some(id) && self.probes[p].result.is_none() {
-                    let outcome = Outcome::from_rcpt(&reply);
+                    let reading = self.read_rcpt(p, &reply);
                     if p == 0 {
-                        let tone = match outcome.verdict() {
-                            crate::verdict::ProbeVerdict::Accepted => Tone::Bad,
-                            crate::verdict::ProbeVerdict::Denied => Tone::Good,
-                            _ => Tone::Warning,
+                        let (tone, meaning) = match &reading {
+                            RcptReading::Answer(outcome) => {
+                                let tone = match outcome.verdict() {
+                                    ProbeVerdict::Accepted => Tone::Bad,
+                                    ProbeVerdict::Denied => Tone::Good,
+                                    _ => Tone::Warning,
+                                };
+                                (tone, outcome.explain(Some(&reply)))
+                            }
+                            RcptReading::SenderRefused => {
+                                (Tone::Warning, narration::sender_refused(&self.probes[p].sender, &reply))
+                            }
+                            RcptReading::Unexplained => (Tone::Warning, narration::refusal_unexplained(&reply)),
                         };
-                        let meaning = outcome.explain(Some(&reply));
                         self.probe_step(StepKind::Recipient, id, p, &out, &reply, (tone, meaning));
                     }
+                    let outcome = match reading {
+                        RcptReading::Answer(outcome) => outcome,
+                        RcptReading::SenderRefused => {
+                            // Postfix checks the sender at RCPT (smtpd_delay_reject):
+                            // the sender is refused, not the recipient.
+                            let sender = self.probes[p].sender.clone();
+                            self.senders.refuse(&sender, &reply);
+                            return self.sender_refused(p, Outcome::SenderRefused, reply, id);
+                        }
+                        RcptReading::Unexplained => {
+                            // A refusal only if the server takes postmaster from us.
+                            let result = ProbeResult {
+                                outcome: Outcome::Denied,
+                                reply: Some(reply),
+                                connection: id,
+                                at: self.now,
+                            };
+                            self.probes[p].held = Some(result);
+                            self.probes[p].asking = None;
+                            return self.release_from_connections(p);
+                        }
+                    };
                     let state = &self.probes[p];
                     if outcome == Outcome::Accepted && state.probe.lands_at.is_some() && !state.is_control() {
                         // Proof only if a mailbox that cannot exist is refused
@@ -721,8 +758,13 @@ impl Session {
                 self.conns[id.0 as usize].probes = all;
             }
             let probes = self.conns[id.0 as usize].probes.clone();
+            // A blocklisted client is refused at the door, as postscreen does.
+            let outcome = match refusal::classify(Stage::Banner, &reply) {
+                Refusal::Client => Outcome::NotAsked { refused: Refusal::Client, at: Stage::Banner },
+                _ => Outcome::Refused { at: Stage::Banner },
+            };
             for p in probes {
-                self.finish_probe(p, Outcome::Refused { at: Stage::Banner }, Some(reply.clone()), id);
+                self.finish_probe(p, outcome.clone(), Some(reply.clone()), id);
             }
             self.conns[id.0 as usize].set_phase(Phase::Probing, self.now);
             self.quit(id);
@@ -1176,9 +1218,69 @@ impl Session {
 
     // ----- senders and controls -------------------------------------------
 
+    /// Reads the reply to probe `p`'s RCPT for what it refuses: only a
+    /// refusal of the relay or of the recipient answers the probe.
+    fn read_rcpt(&self, p: usize, reply: &Reply) -> RcptReading {
+        let state = &self.probes[p];
+        if reply.needs_tls_or_auth() {
+            return RcptReading::Answer(Outcome::Blocked { at: Stage::Recipient });
+        }
+        if reply.is_positive() {
+            return RcptReading::Answer(Outcome::Accepted);
+        }
+        let refused = refusal::classify(Stage::Recipient, reply);
+        let not_asked = RcptReading::Answer(Outcome::NotAsked { refused, at: Stage::Recipient });
+        match refused {
+            // A forged greeting's question is the greeting itself.
+            Refusal::Greeting if state.probe.helo.is_some() => RcptReading::Answer(Outcome::Denied),
+            Refusal::Sender if state.probe.kind == ProbeKind::Sender => RcptReading::Answer(if reply.is_permanent() {
+                Outcome::SenderDenied
+            } else {
+                Outcome::Deferred { at: Stage::Recipient }
+            }),
+            Refusal::Sender if state.is_control() => not_asked,
+            Refusal::Sender => RcptReading::SenderRefused,
+            // Where the recipient lands at the server itself, "Unrouteable
+            // address" refuses that mailbox; the outside domain, if named,
+            // is what it refuses.
+            Refusal::RecipientDomain
+                if (state.probe.lands_at.is_some() || state.is_control())
+                    && !reply.text().to_ascii_lowercase().contains(&self.config.to_domain.to_ascii_lowercase()) =>
+            {
+                RcptReading::Answer(Outcome::Denied)
+            }
+            Refusal::Client | Refusal::Greeting | Refusal::RecipientDomain => not_asked,
+            Refusal::Limit => RcptReading::Answer(Outcome::Deferred { at: Stage::Recipient }),
+            _ if reply.is_transient() => RcptReading::Answer(if verdict::is_relay_refusal(reply) {
+                Outcome::RelayDeferred
+            } else {
+                Outcome::Deferred { at: Stage::Recipient }
+            }),
+            Refusal::Unspecified if !state.is_control() => RcptReading::Unexplained,
+            _ => RcptReading::Answer(Outcome::Denied),
+        }
+    }
+
     /// MAIL was refused (or deferred) for probe `p`. A probe about its sender
     /// has its answer; any other goes on with a sender the server takes.
     fn sender_refused(&mut self, p: usize, outcome: Outcome, reply: Reply, id: ConnectionId) {
+        if !reply.is_positive() && !matches!(outcome, Outcome::Blocked { .. }) {
+            // Refused for who we are, not for the sender: no other sender
+            // would fare better.
+            let refused = refusal::classify(Stage::Sender, &reply);
+            let forged_greeting = self.probes[p].probe.helo.is_some();
+            match refused {
+                Refusal::Greeting if forged_greeting => return self.finish_probe(p, Outcome::Denied, Some(reply), id),
+                Refusal::Client | Refusal::Greeting => {
+                    let outcome = Outcome::NotAsked { refused, at: Stage::Sender };
+                    return self.finish_probe(p, outcome, Some(reply), id);
+                }
+                Refusal::Limit => {
+                    return self.finish_probe(p, Outcome::Deferred { at: Stage::Sender }, Some(reply), id)
+                }
+                _ => {}
+            }
+        }
         if self.probes[p].probe.kind == ProbeKind::Sender {
             let outcome = if outcome == Outcome::SenderRefused { Outcome::SenderDenied } else { outcome };
             return self.finish_probe(p, outcome, Some(reply), id);
@@ -1282,6 +1384,19 @@ impl Session {
     fn settle_held(&mut self) {
         for p in 0..self.probes.len() {
             let Some(held) = self.probes[p].held.clone() else { continue };
+            if held.outcome == Outcome::Denied {
+                // A refusal without words: it refuses the relay only if the
+                // server accepted postmaster at its own name from us.
+                let postmaster = self.probes.iter().find(|c| c.is_control() && c.probe.id == probe::POSTMASTER);
+                let outcome = match postmaster.map(|c| &c.result) {
+                    Some(None) => continue,
+                    Some(Some(r)) if r.outcome.verdict() == ProbeVerdict::Accepted => Outcome::Denied,
+                    _ => Outcome::NotAsked { refused: Refusal::Unspecified, at: Stage::Recipient },
+                };
+                self.probes[p].held = None;
+                self.finish_probe(p, outcome, held.reply, held.connection);
+                continue;
+            }
             let lands_at = self.probes[p].probe.lands_at.clone();
             let control = self.probes.iter().find(|c| c.is_control() && c.probe.lands_at == lands_at);
             let outcome = match control {
@@ -1411,6 +1526,7 @@ impl Session {
             reply: reply.as_ref().map(Reply::summary),
             mail_reply: state.mail_reply.as_ref().map(Reply::summary),
             explanation: outcome.explain(reply.as_ref()),
+            refused: outcome.refused(reply.as_ref()),
             outcome,
             connection: conn.number(),
             elapsed_ms: state.started.map_or(0.0, |s| ms(at.saturating_sub(s))),
@@ -1477,6 +1593,17 @@ impl Session {
     fn is_first(&self, id: ConnectionId) -> bool {
         id.0 == 0
     }
+}
+
+/// What a reply to RCPT means for its probe.
+enum RcptReading {
+    /// The probe has this outcome.
+    Answer(Outcome),
+    /// The server refused the sender, at RCPT: ask again with another.
+    SenderRefused,
+    /// A refusal whose words say nothing we can read: held until
+    /// postmaster's answer tells whether the server takes recipients from us.
+    Unexplained,
 }
 
 /// How a probe ends when no sender was left to ask its recipient with,

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::refusal::{self, Refusal};
 use crate::reply::Reply;
 
 /// How one probe ended.
@@ -102,6 +103,11 @@ pub enum Outcome {
     NotConnected { reason: String },
     /// The server sent something that is not SMTP; `detail` says what.
     Garbled { at: Stage, detail: String },
+    /// The server refused something other than the relay before it judged
+    /// relaying (the recipient's domain, the checker itself, its greeting,
+    /// or it did not say why and refused postmaster too): the probe's
+    /// question was never asked. `refused` says what was refused, `at` when.
+    NotAsked { refused: Refusal, at: Stage },
 }
 
 /// Where in the dialogue something happened.
@@ -142,8 +148,28 @@ impl Outcome {
             | Outcome::TimedOut { .. }
             | Outcome::ConnectionLost { .. }
             | Outcome::NotConnected { .. }
-            | Outcome::Garbled { .. } => ProbeVerdict::Inconclusive,
+            | Outcome::Garbled { .. }
+            | Outcome::NotAsked { .. } => ProbeVerdict::Inconclusive,
         }
+    }
+
+    /// What the reply this outcome rests on refused, if it refused anything.
+    pub fn refused(&self, reply: Option<&Reply>) -> Option<Refusal> {
+        if let Outcome::NotAsked { refused, .. } = self {
+            return Some(*refused);
+        }
+        let reply = reply.filter(|r| !r.is_positive())?;
+        let stage = match self {
+            Outcome::SenderDenied | Outcome::SenderRefused => Stage::Sender,
+            Outcome::Deferred { at }
+            | Outcome::Blocked { at }
+            | Outcome::Refused { at }
+            | Outcome::TimedOut { at }
+            | Outcome::ConnectionLost { at }
+            | Outcome::Garbled { at, .. } => *at,
+            _ => Stage::Recipient,
+        };
+        Some(refusal::classify(stage, reply))
     }
 
     /// Whether asking again could turn this probe into "accepted". Such a
@@ -223,7 +249,37 @@ impl Outcome {
                 format!("The connection could not be made: {}.", reason.trim_end_matches('.'))
             }
             Outcome::Garbled { at, detail } => format!("{detail} ({at})."),
+            Outcome::NotAsked { refused, .. } => not_asked(*refused, reply),
         }
+    }
+}
+
+/// Why a probe was never asked, and what to do, in words.
+fn not_asked(refused: Refusal, reply: Option<&Reply>) -> String {
+    let said = reply.map(|r| format!(" ({})", r.summary())).unwrap_or_default();
+    match refused {
+        Refusal::Client => {
+            let listed = reply
+                .and_then(refusal::blocklist_named)
+                .map(|zone| format!(": its address is listed on {zone}"))
+                .unwrap_or_default();
+            format!(
+                "The server refused our checker itself{listed}{said}, before it judged relaying, so the relay question was never asked. Run the check from another vantage point (the hosted check, or a host whose address is not listed); for a clean client the same server may relay."
+            )
+        }
+        Refusal::RecipientDomain => format!(
+            "The server refused the recipient's domain{said}, not the relay: that domain accepts no mail (the reserved example domains publish a null MX), so relaying was never judged. Run the check again with an outside recipient domain that has a working MX (--to-domain, for instance a domain of your own)."
+        ),
+        Refusal::Greeting => format!(
+            "The server refused our greeting name{said} before it judged relaying, so the relay question was never asked. Run the check again greeting with a name that resolves (--helo, for instance this machine's own host name)."
+        ),
+        Refusal::Sender => format!(
+            "The server refused every sender we could use{said}, so the recipient was never tested."
+        ),
+        Refusal::Unspecified => format!(
+            "The server refused this recipient without saying why{said}, and it did not accept postmaster@ its own name either, so the refusal may be of this checker rather than of relaying: the relay question may never have been asked."
+        ),
+        other => format!("The server refused {}{said} before it judged relaying, so the relay question was never asked.", other.what()),
     }
 }
 
@@ -299,6 +355,21 @@ pub fn overall(answers: &[Answer]) -> (Verdict, String) {
         );
     }
     let denied = count(&Outcome::is_refusal);
+    let is_not_asked = |o: &Outcome| matches!(o, Outcome::NotAsked { .. });
+    if let Some(a) = first(&is_not_asked) {
+        // Never "closed" on a refusal of something else: say what was
+        // refused and what to do.
+        let not_asked = count(&is_not_asked);
+        let head = if denied > 0 {
+            format!("Not an open relay as far as we could ask ({denied} of {total} relay attempts were refused), but {not_asked} were never asked")
+        } else {
+            format!("The relay question was never answered: {not_asked} of {total} probes were refused for something other than relaying")
+        };
+        return (
+            Verdict::Inconclusive,
+            format!("{head}. First of them, \"{}\": {}", a.name, a.outcome.explain(a.reply)),
+        );
+    }
     let transient = count(&Outcome::is_transient);
     let no_sender = count(&|o| matches!(o, Outcome::SenderRefused | Outcome::SenderDenied));
     if no_sender == total && count(&|o| *o == Outcome::SenderRefused) > 0 {
