@@ -94,7 +94,8 @@ impl fmt::Display for Refusal {
 /// Reads a negative reply given at `stage` (to MAIL: [`Stage::Sender`], to
 /// RCPT: [`Stage::Recipient`]) for what it refuses.
 pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
-    let text = reply.text().to_ascii_lowercase();
+    let text = words_of(reply);
+    let text = text.as_str();
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
     let code = reply.enhanced.map(|EnhancedCode { subject, detail, .. }| (subject, detail));
 
@@ -110,7 +111,7 @@ pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
     if has(&["sender address rejected", "sender address refused"]) {
         return Refusal::Sender;
     }
-    if is_limit(code, &text) {
+    if is_limit(code, text) {
         return Refusal::Limit;
     }
     if has(&["relay recipient table", "relay_recipient"]) {
@@ -118,12 +119,17 @@ pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
         // no such user there.
         return Refusal::Recipient;
     }
+    // A blocklist named: the client is refused, whatever else is said
+    // ("listed as an open relay" is about the client's own address).
+    if is_listed(text) {
+        return Refusal::Client;
+    }
     // A relay refusal may give its reason ("Relaying denied. IP name lookup
     // failed"): it still refuses the relay.
-    if is_relay(code, &text) {
+    if is_relay(code, text) {
         return Refusal::Relay;
     }
-    if is_client(code, &text) {
+    if is_client(code, text) {
         return Refusal::Client;
     }
     if reply.needs_tls_or_auth() || code == Some((7, 57)) || has(&["must issue a starttls", "starttls first"]) {
@@ -132,10 +138,10 @@ pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
     if stage == Stage::Greeting || has(&["helo", "ehlo"]) {
         return Refusal::Greeting;
     }
-    if is_sender(code, &text) {
+    if is_sender(code, text) {
         return Refusal::Sender;
     }
-    if is_recipient_domain(code, &text) {
+    if is_recipient_domain(code, text) {
         return Refusal::RecipientDomain;
     }
     match stage {
@@ -144,10 +150,33 @@ pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
         Stage::Banner | Stage::Connect => return Refusal::Unspecified,
         _ => {}
     }
-    if is_recipient(code, &text) || (reply.code == 501 || reply.code == 553) && stage == Stage::Recipient {
+    if is_recipient(code, text) || (reply.code == 501 || reply.code == 553) && stage == Stage::Recipient {
         return Refusal::Recipient;
     }
     Refusal::Unspecified
+}
+
+/// The reply's words in lower case, without the addresses it quotes: an
+/// address such as `<relaycheck@example.net>` is no word of the server's.
+fn words_of(reply: &Reply) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in reply.text().chars() {
+        match c {
+            '<' => quoted = true,
+            '>' if quoted => {
+                quoted = false;
+                out.push_str("<>");
+            }
+            _ if quoted => {}
+            _ => out.push(c.to_ascii_lowercase()),
+        }
+    }
+    if quoted {
+        // An unclosed '<' quotes nothing.
+        return reply.text().to_ascii_lowercase();
+    }
+    out
 }
 
 /// The blocklist a client refusal names ("blocked using zen.spamhaus.org",
@@ -195,24 +224,32 @@ fn is_limit(code: Option<(u16, u16)>, text: &str) -> bool {
         ])
 }
 
+fn is_listed(text: &str) -> bool {
+    [
+        "blocked using",
+        "listed at",
+        "listed in",
+        "listed on",
+        "listed by",
+        "is in a black list",
+        "blacklist",
+        "black list",
+        "blocklist",
+        "block list",
+        "dnsbl",
+        "spamhaus",
+        "spamcop",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
 fn is_client(code: Option<(u16, u16)>, text: &str) -> bool {
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
     // 5.7.25: no reverse DNS (RFC 7372); 5.7.606–649: Microsoft 365's
     // banned or unlisted sending addresses; 5.7.510 and 5.7.511 too.
     matches!(code, Some((7, 25) | (7, 606..=649) | (7, 510 | 511)))
         || has(&[
-            "blocked using",
-            "listed at",
-            "listed in",
-            "listed on",
-            "is in a black list",
-            "blacklist",
-            "black list",
-            "blocklist",
-            "block list",
-            "dnsbl",
-            "spamhaus",
-            "spamcop",
             "barracuda",
             "sending ip",
             "your ip",
@@ -284,8 +321,25 @@ fn is_relay(code: Option<(u16, u16)>, text: &str) -> bool {
     // 5.7.54: Exchange's "Unable to relay recipient in non-accepted domain";
     // 5.7.64: Exchange Online's "TenantAttribution; Relay Access Denied".
     matches!(code, Some((7, 54 | 64)))
-        || text.contains("relay")
         || has(&[
+            "relay access",
+            "relaying",
+            "relay not",
+            "relay denied",
+            "relay prohibited",
+            "relay refused",
+            "relay rejected",
+            "unable to relay",
+            "cannot relay",
+            "can't relay",
+            "not relay",
+            "no relay",
+            "relay is",
+            "relay to",
+            "relay for",
+            "relay from",
+            "relay attempt",
+            "relay permission",
             "rcpthosts",
             "not a gateway",
             "not local host",

@@ -1,0 +1,162 @@
+//! A verdict only from an answer to the relay question (issue 22): servers
+//! that refuse the recipient's domain, the checker itself or its greeting
+//! before they judge relaying are never called closed, and the reason says
+//! what was refused and what to do.
+
+mod common;
+
+use common::{postfix, run, Run};
+use relay_core::refusal::Refusal;
+use relay_core::{Config, Outcome, ProbeVerdict, Verdict};
+
+fn assert_reason(run: &Run, words: &[&str]) {
+    let reason = run.report.reason.to_lowercase();
+    for w in words {
+        assert!(reason.contains(&w.to_lowercase()), "reason lacks {w:?}: {}", run.report.reason);
+    }
+}
+
+/// No relay probe was called denied, and every one that got a refusal says
+/// it was `refused`, never asked.
+fn assert_never_denied(run: &Run, refused: Refusal) {
+    for p in &run.report.probes {
+        assert_ne!(p.verdict, ProbeVerdict::Denied, "{} denied on {:?}", p.id, p.reply);
+        assert_eq!(p.refused, Some(refused), "{}: {:?} ({:?})", p.id, p.outcome, p.reply);
+    }
+}
+
+const NULL_MX: &str =
+    "556 5.1.10 <relaycheck@example.net>: Recipient address rejected: Domain example.net does not accept mail (nullMX)";
+
+#[test]
+fn an_open_relay_that_refuses_a_null_mx_domain_is_not_closed() {
+    // Postfix with reject_unknown_recipient_domain: it would relay to any
+    // real domain, but example.net publishes "MX 0 ." (RFC 7505).
+    let run = run(Config::default(), |_| postfix().on("RCPT", NULL_MX).on("RCPT TO:<postmaster@", "250 2.1.5 Ok"));
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    assert_reason(&run, &["recipient's domain", "--to-domain"]);
+    assert_never_denied(&run, Refusal::RecipientDomain);
+    let manual = &run.report.probes[0];
+    assert_eq!(
+        manual.outcome,
+        Outcome::NotAsked { refused: Refusal::RecipientDomain, at: relay_core::Stage::Recipient }
+    );
+
+    // With a recipient domain that has a working MX, the same server is
+    // seen for what it is.
+    let config = Config { to_domain: "relay-target.test".into(), ..Config::default() };
+    let run = common::run(config, |_| {
+        postfix()
+            .on("RCPT", NULL_MX)
+            .on("RCPT TO:<relaycheck@relay-target.test>", "250 2.1.5 Ok")
+            .on("RCPT TO:<postmaster@", "250 2.1.5 Ok")
+    });
+    assert_eq!(run.report.verdict, Verdict::Open, "{}", run.report.reason);
+}
+
+#[test]
+fn a_server_that_refuses_the_checker_itself_says_so_and_names_the_list() {
+    let blocked = "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.1";
+    let run = run(Config::default(), |_| postfix().on("RCPT", blocked));
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    assert_reason(&run, &["refused our checker itself", "zen.spamhaus.org", "vantage point"]);
+    assert_never_denied(&run, Refusal::Client);
+}
+
+#[test]
+fn a_refused_greeting_is_not_a_refused_relay() {
+    let helo = "550 5.7.1 <relaycheck.invalid>: Helo command rejected: Host not found";
+    let run = run(Config::default(), |_| postfix().on("RCPT", helo));
+    assert_ne!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+    assert_ne!(run.report.verdict, Verdict::Open, "{}", run.report.reason);
+    assert_reason(&run, &["greeting", "--helo"]);
+    for p in run.report.probes.iter().filter(|p| p.id != "manual" && !p.id.starts_with("helo-")) {
+        assert_ne!(p.verdict, ProbeVerdict::Denied, "{}", p.id);
+    }
+}
+
+#[test]
+fn a_refusal_without_words_counts_only_when_postmaster_is_taken() {
+    // Every recipient, postmaster too, refused without a reason: it may be
+    // the checker that is refused.
+    let run = run(Config::default(), |_| postfix().on("RCPT", "550 Access denied"));
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    assert_reason(&run, &["without saying why", "postmaster"]);
+    assert_never_denied(&run, Refusal::Unspecified);
+
+    // The same words, from a server that takes postmaster: the refusal is
+    // of these recipients, and the relay is closed.
+    let run = common::run(Config::default(), |_| {
+        postfix().on("RCPT", "550 Access denied").on("RCPT TO:<postmaster@", "250 2.1.5 Ok")
+    });
+    assert_eq!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+    for p in &run.report.probes {
+        assert_eq!(p.verdict, ProbeVerdict::Denied, "{}", p.id);
+        assert_eq!(p.refused, Some(Refusal::Unspecified), "{}", p.id);
+    }
+}
+
+#[test]
+fn a_blocklisted_client_turned_away_at_the_banner_is_not_blocked_but_unasked() {
+    let run = run(Config::default(), |_| {
+        postfix().banner("554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using bl.example.test")
+    });
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    assert_reason(&run, &["bl.example.test", "vantage point"]);
+}
+
+#[test]
+fn relay_refusals_still_close() {
+    let run = run(Config::default(), |_| postfix());
+    assert_eq!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+    assert!(run.report.probes.iter().all(|p| p.refused == Some(Refusal::Relay)));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Refusals of something other than the relay, as real servers word
+    /// them (the table test `refusals.rs` has their sources).
+    const NOT_THE_RELAY: &[&str] = &[
+        NULL_MX,
+        "450 4.1.2 <relaycheck@example.net>: Recipient address rejected: Domain not found",
+        "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+        "550 5.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]",
+        "550 5.7.606 Access denied, banned sending IP [192.0.2.1]",
+        "550 5.7.1 <relaycheck.invalid>: Helo command rejected: Host not found",
+        "504 5.5.2 <relaycheck.invalid>: Helo command rejected: need fully-qualified hostname",
+        "550 rejected because 192.0.2.1 is in a black list at zen.spamhaus.org",
+        "452 4.5.3 Error: too many recipients",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever mix of such refusals a server gives, to whichever
+        /// recipients, no probe is denied on one and the audit is never
+        /// closed on them.
+        #[test]
+        fn no_refusal_of_something_else_makes_a_probe_denied(
+            picks in proptest::collection::vec(0..NOT_THE_RELAY.len(), 1..6),
+            postmaster_taken in any::<bool>(),
+        ) {
+            let run = run(Config::default(), |_| {
+                let mut script = postfix().on("RCPT", NOT_THE_RELAY[picks[0]]);
+                let prefixes = ["RCPT TO:<relaycheck@", "RCPT TO:<relaycheck%", "RCPT TO:<\"", "RCPT TO:<@"];
+                for (prefix, &pick) in prefixes.iter().zip(&picks[1..]) {
+                    script = script.on(prefix, NOT_THE_RELAY[pick]);
+                }
+                if postmaster_taken {
+                    script = script.on("RCPT TO:<postmaster@", "250 2.1.5 Ok");
+                }
+                script
+            });
+            for p in &run.report.probes {
+                prop_assert_ne!(p.verdict, ProbeVerdict::Denied, "{} denied on {:?}", p.id, p.reply);
+            }
+            prop_assert_ne!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+            prop_assert_ne!(run.report.verdict, Verdict::Open, "{}", run.report.reason);
+        }
+    }
+}
