@@ -106,6 +106,7 @@ pub fn relay_tricks() -> usize {
         config: &config,
         address: std::net::Ipv4Addr::new(192, 0, 2, 1).into(),
         server_name: Some("mx.example.org"),
+        audited_domain: None,
     };
     relay_core::probe::plan(&input).len().saturating_sub(1)
 }

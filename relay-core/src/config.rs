@@ -43,6 +43,11 @@ pub struct Config {
     /// 8314) and tells [`crate::Session::handle_tls`] how it went before
     /// the banner; STARTTLS is then never sent.
     pub implicit_tls: bool,
+    /// The domain the audit is for (a domain audit's domain): a sender is
+    /// forged in it, for servers that trust their customers' domains.
+    /// `None`: the name typed for the host, if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audited_domain: Option<String>,
 }
 
 impl Default for Config {
@@ -59,6 +64,7 @@ impl Default for Config {
             nonce: 0x5eed_c0de,
             tls: TlsMode::Auto,
             implicit_tls: false,
+            audited_domain: None,
         }
     }
 }
@@ -86,6 +92,9 @@ impl Config {
             if !is_domain(value) {
                 return Err(ConfigError::NotADomain { what, value: value.clone() });
             }
+        }
+        if let Some(domain) = self.audited_domain.as_ref().filter(|d| !is_domain(d)) {
+            return Err(ConfigError::NotADomain { what: "audited domain", value: domain.clone() });
         }
         let ok_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
         if self.local_part.is_empty() || self.local_part.len() > 64 || !self.local_part.bytes().all(ok_local) {

@@ -97,6 +97,9 @@ pub(crate) struct Connection {
     pub facts_only: bool,
     /// Its last EHLO offered STARTTLS.
     pub offers_starttls: bool,
+    /// The name it greeted with, when not the configured one (a forged
+    /// greeting's probe): used again for HELO and after STARTTLS.
+    pub greeting: Option<String>,
 }
 
 impl Connection {
@@ -117,6 +120,7 @@ impl Connection {
             secure: false,
             facts_only: false,
             offers_starttls: false,
+            greeting: None,
         }
     }
 

@@ -512,8 +512,12 @@ mod tests {
     #[test]
     fn allowed_commands_are_forwarded_in_their_wire_form() {
         let config = Config::default();
-        let input =
-            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: Some("mx1.example.org") };
+        let input = PlanInput {
+            config: &config,
+            address: "192.0.2.7".parse().unwrap(),
+            server_name: Some("mx1.example.org"),
+            audited_domain: None,
+        };
         let mut commands = vec![
             Command::Ehlo(config.helo_name.clone()),
             Command::Helo(config.helo_name.clone()),

@@ -64,6 +64,11 @@ pub struct PlanInput<'a> {
     /// domain name of two labels or more; `None` otherwise, and the address
     /// literal stands in for it.
     pub server_name: Option<&'a str>,
+    /// The domain the audit is for, when there is one: a domain audit's
+    /// domain, or the name typed for a host. A provider's MX serving it may
+    /// trust senders in it (Postfix `check_sender_access … OK`, Sendmail's
+    /// `relay_local_from`), so a sender is forged there too.
+    pub audited_domain: Option<&'a str>,
 }
 
 impl PlanInput<'_> {
@@ -113,6 +118,10 @@ pub const USES_SERVER_NAME: &[&str] = &[
     "bang-server",
 ];
 
+/// The probes that greet with a name of their own, each on a connection
+/// of its own.
+pub const FORGED_GREETINGS: &[&str] = &["helo-server-name", "helo-address-literal", "helo-localhost"];
+
 /// Every probe of an audit, the manual test first.
 pub fn plan(input: &PlanInput) -> Vec<Probe> {
     let c = input.config;
@@ -148,7 +157,32 @@ pub fn plan(input: &PlanInput) -> Vec<Probe> {
     };
     let (ip, ip6, srv) = (ip.as_str(), ip6.as_str(), srv.as_str());
     let bare = Some("");
-    vec![
+    // Who the client claims to be opens holes the address forms do not: a
+    // greeting as the server itself, as its address or as localhost
+    // (Postfix `check_helo_access … OK`), and a sender in the audited domain.
+    let greeting = |id: &str, name: &str, helo: String| Probe {
+        id: id.into(),
+        name: name.into(),
+        mail_from: from.clone(),
+        rcpt_to: to.clone(),
+        kind: ProbeKind::Recipient,
+        lands_at: None,
+        helo: Some(helo),
+    };
+    let mut forged = Vec::new();
+    if let Some(domain) = input.audited_domain.filter(|d| *d != input.local_domain() && *d != c.from_domain) {
+        forged.push(sender(
+            "sender-in-audited-domain",
+            &format!("Sender forged in the audited domain, {domain}"),
+            &format!("{user}@{domain}"),
+        ));
+    }
+    if let Some(name) = input.server_name {
+        forged.push(greeting(FORGED_GREETINGS[0], "Greeting forged as the server's own name", name.to_string()));
+    }
+    forged.push(greeting(FORGED_GREETINGS[1], "Greeting forged as the server's own address", ip.to_string()));
+    forged.push(greeting(FORGED_GREETINGS[2], "Greeting forged as localhost", "localhost".into()));
+    let mut probes = vec![
         Probe {
             mail_from: from.clone(),
             ..trick("manual", "The manual test: outside sender to outside recipient", to.clone(), None)
@@ -190,7 +224,9 @@ pub fn plan(input: &PlanInput) -> Vec<Probe> {
             format!("{user}%{to_domain}@{ip6}"),
             Some(ip6),
         ),
-    ]
+    ];
+    probes.extend(forged);
+    probes
 }
 
 /// The control recipients for a plan: `postmaster` at the server's name
@@ -253,8 +289,12 @@ mod tests {
     #[test]
     fn plan_uses_address_and_server_name() {
         let config = Config::default();
-        let input =
-            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: Some("mx1.example.org") };
+        let input = PlanInput {
+            config: &config,
+            address: "192.0.2.7".parse().unwrap(),
+            server_name: Some("mx1.example.org"),
+            audited_domain: None,
+        };
         let probes = plan(&input);
         assert!(probes.len() >= 20);
         assert_eq!(probes[0].id, "manual");
@@ -272,9 +312,48 @@ mod tests {
     }
 
     #[test]
+    fn forged_greetings_and_a_sender_in_the_audited_domain() {
+        let config = Config::default();
+        let input = PlanInput {
+            config: &config,
+            address: "192.0.2.7".parse().unwrap(),
+            server_name: Some("smtp.provider.example"),
+            audited_domain: Some("customer.example"),
+        };
+        let probes = plan(&input);
+        let by_id = |id: &str| probes.iter().find(|p| p.id == id).unwrap().clone();
+        let helos: Vec<_> = FORGED_GREETINGS.iter().map(|id| by_id(id).helo.unwrap()).collect();
+        assert_eq!(helos, ["smtp.provider.example", "[192.0.2.7]", "localhost"]);
+        for id in FORGED_GREETINGS {
+            let p = by_id(id);
+            assert_eq!(
+                (p.mail_from.as_str(), p.rcpt_to.as_str()),
+                ("relaycheck@example.com", "relaycheck@example.net")
+            );
+        }
+        let forged = by_id("sender-in-audited-domain");
+        assert_eq!((forged.kind, forged.mail_from.as_str()), (ProbeKind::Sender, "relaycheck@customer.example"));
+        assert!(probes
+            .iter()
+            .filter(|p| p.id != "sender-in-audited-domain")
+            .all(|p| !p.mail_from.contains("customer")));
+        // The banner's own domain is forged already: not twice.
+        let input = PlanInput { audited_domain: Some("provider.example"), ..input };
+        assert!(plan(&input).iter().all(|p| p.id != "sender-in-audited-domain"));
+        // Without a name, no greeting as the name.
+        let input = PlanInput { server_name: None, audited_domain: None, ..input };
+        assert!(plan(&input).iter().all(|p| p.id != "helo-server-name"));
+    }
+
+    #[test]
     fn ipv6_targets_use_ipv6_literals() {
         let config = Config::default();
-        let input = PlanInput { config: &config, address: "2001:db8::25".parse().unwrap(), server_name: None };
+        let input = PlanInput {
+            config: &config,
+            address: "2001:db8::25".parse().unwrap(),
+            server_name: None,
+            audited_domain: None,
+        };
         let probes = plan(&input);
         assert!(probes.iter().any(|p| p.rcpt_to == "relaycheck%example.net@[IPv6:2001:db8::25]"));
         assert!(probes.iter().any(|p| p.mail_from == "postmaster@[IPv6:2001:db8::25]"));
@@ -284,7 +363,12 @@ mod tests {
     fn a_server_without_a_name_gets_its_address_literal_never_a_piece_of_it() {
         // `220 vm ESMTP Postfix`: one label is no domain; the literal stands in.
         let config = Config::default();
-        let input = PlanInput { config: &config, address: "127.0.0.1".parse().unwrap(), server_name: None };
+        let input = PlanInput {
+            config: &config,
+            address: "127.0.0.1".parse().unwrap(),
+            server_name: None,
+            audited_domain: None,
+        };
         let probes = plan(&input);
         let by_id = |id: &str| probes.iter().find(|p| p.id == id).unwrap().clone();
         assert_eq!(by_id("spoofed-local-sender").mail_from, "postmaster@[127.0.0.1]");
@@ -297,8 +381,12 @@ mod tests {
     #[test]
     fn controls_cover_every_place_a_trick_lands_and_nothing_twice() {
         let config = Config { nonce: 0xabc, ..Config::default() };
-        let input =
-            PlanInput { config: &config, address: "192.0.2.7".parse().unwrap(), server_name: Some("mx1.example.org") };
+        let input = PlanInput {
+            config: &config,
+            address: "192.0.2.7".parse().unwrap(),
+            server_name: Some("mx1.example.org"),
+            audited_domain: None,
+        };
         let probes = plan(&input);
         let controls = controls(&input, &probes);
         let rcpts: Vec<&str> = controls.iter().map(|c| c.rcpt_to.as_str()).collect();

@@ -96,6 +96,10 @@ pub struct ProbeReport {
     /// `probe::Probe::lands_at`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lands_at: Option<String>,
+    /// The name this probe greeted with, when it forged one (the server's
+    /// own name, its address, `localhost`) instead of the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helo: Option<String>,
     /// The probe's own sender, when the server refused it and the recipient
     /// was asked again with `mail_from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

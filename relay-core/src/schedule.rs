@@ -37,6 +37,9 @@ pub(crate) enum Opening {
 pub(crate) struct Schedule {
     /// Probe groups waiting for a connection of their own.
     queue: VecDeque<Vec<usize>>,
+    /// Probes that travel alone, on a connection that greets for them (a
+    /// forged greeting): always a group of one.
+    alone: Vec<usize>,
     /// Connections the audit may open in all.
     max_connections: usize,
     /// Connections given back to the budget because the server turned them away.
@@ -59,6 +62,7 @@ impl Schedule {
         let per = config.probes_per_connection.max(1);
         Schedule {
             queue: VecDeque::new(),
+            alone: Vec::new(),
             max_connections: planned.div_ceil(per) + config.spare_connections,
             refunds: 0,
             per_connection: per,
@@ -75,18 +79,38 @@ impl Schedule {
     /// controls are errors too, and a connection with four probes whose
     /// senders are all refused already makes eight (Postfix slows down at 10).
     /// With enough connections side by side they cost no round trip.
-    pub fn plan(&mut self, relay: usize, controls: usize) {
-        let per = self.per_connection;
+    /// `alone` are relay probes that each need a connection of their own.
+    pub fn plan(&mut self, relay: usize, controls: usize, alone: Vec<usize>) {
+        self.alone = alone;
         let probes: Vec<usize> = (0..relay).collect();
         let controls: Vec<usize> = (relay..relay + controls).collect();
-        let mut groups = probes.chunks(per).map(<[usize]>::to_vec);
-        self.queue =
-            groups.next().into_iter().chain(controls.chunks(per).map(<[usize]>::to_vec)).chain(groups).collect();
+        let mut groups = self.groups(probes).into_iter();
+        let first = groups.next();
+        self.queue = first.into_iter().chain(self.groups(controls)).chain(groups).collect();
         self.max_connections = self.max_connections.max(self.queue.len() + self.spare);
+    }
+
+    /// Cuts probes into groups of the size this server takes, each probe
+    /// that travels alone a group of its own, after the others.
+    fn groups(&self, probes: Vec<usize>) -> VecDeque<Vec<usize>> {
+        let (alone, together): (Vec<usize>, Vec<usize>) = probes.into_iter().partition(|p| self.alone.contains(p));
+        together.chunks(self.per_connection).map(<[usize]>::to_vec).chain(alone.into_iter().map(|p| vec![p])).collect()
     }
 
     pub fn next_group(&mut self) -> Option<Vec<usize>> {
         self.queue.pop_front()
+    }
+
+    /// Whether a group waits that needs no greeting of its own.
+    pub fn has_plain_group(&self) -> bool {
+        self.queue.iter().any(|g| g.iter().all(|p| !self.alone.contains(p)))
+    }
+
+    /// The next group that needs no greeting of its own, for a connection
+    /// that has greeted already.
+    pub fn next_plain_group(&mut self) -> Option<Vec<usize>> {
+        let i = self.queue.iter().position(|g| g.iter().all(|p| !self.alone.contains(p)))?;
+        self.queue.remove(i)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -139,7 +163,7 @@ impl Schedule {
     /// bounded: a probe changes its sender at most twice.
     pub fn add(&mut self, probes: Vec<usize>, opened: usize) {
         let waiting: Vec<usize> = self.queue.drain(..).flatten().chain(probes).collect();
-        self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+        self.queue = self.groups(waiting);
         self.max_connections = self.max_connections.max(opened + self.queue.len());
     }
 
@@ -148,7 +172,7 @@ impl Schedule {
     /// grows by the connections they need; a probe moves into TLS once.
     pub fn again(&mut self, probes: Vec<usize>, opened: usize) {
         let waiting: Vec<usize> = probes.into_iter().chain(self.queue.drain(..).flatten()).collect();
-        self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+        self.queue = self.groups(waiting);
         self.max_connections = self.max_connections.max(opened + self.queue.len());
     }
 
@@ -166,7 +190,7 @@ impl Schedule {
     /// the size this server takes, so retries share connections.
     pub fn requeue(&mut self, retry: Vec<usize>, opened: usize) {
         let waiting: Vec<usize> = retry.into_iter().chain(self.queue.drain(..).flatten()).collect();
-        self.queue = waiting.chunks(self.per_connection).map(<[usize]>::to_vec).collect();
+        self.queue = self.groups(waiting);
         if self.per_connection < self.configured_per_connection {
             // A server with a lower limit needs more connections for the
             // same probes; each probe is still retried once at most, so this

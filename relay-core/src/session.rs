@@ -260,7 +260,12 @@ impl Session {
     /// on `port`. The first event asks the driver to connect.
     pub fn new(config: Config, host: impl Into<String>, port: u16, now: Duration) -> Session {
         // The plan's size does not depend on the server, only its addresses do.
-        let sample = PlanInput { config: &config, address: IpAddr::from([192, 0, 2, 1]), server_name: None };
+        let sample = PlanInput {
+            config: &config,
+            address: IpAddr::from([192, 0, 2, 1]),
+            server_name: None,
+            audited_domain: None,
+        };
         let planned = probe::plan(&sample).len();
         let mut session = Session {
             limits: ReplyLimits::default(),
@@ -418,7 +423,8 @@ impl Session {
                     conn.set_phase(Phase::Greeting, now);
                     conn.deadline = Some(now + timeout);
                     if !facts_only {
-                        conn.queue(Purpose::Ehlo, Command::Ehlo(self.config.helo_name.clone()));
+                        let name = conn.greeting.clone().unwrap_or_else(|| self.config.helo_name.clone());
+                        conn.queue(Purpose::Ehlo, Command::Ehlo(name));
                     }
                 }
                 if self.tls.is_none() {
@@ -557,7 +563,8 @@ impl Session {
             Purpose::Ehlo => {
                 // Old or minimal servers only know HELO (RFC 5321 §3.2).
                 self.server.helo_fallback = true;
-                let helo = Command::Helo(self.config.helo_name.clone());
+                let name = self.conn(id).and_then(|c| c.greeting.clone());
+                let helo = Command::Helo(name.unwrap_or_else(|| self.config.helo_name.clone()));
                 if let Some(conn) = self.conn_mut(id) {
                     conn.queue(Purpose::Helo, helo);
                 }
@@ -740,9 +747,12 @@ impl Session {
                 }
             }
             let timeout = self.config.reply_timeout;
-            let ehlo = Command::Ehlo(self.config.helo_name.clone());
+            // A forged greeting's probe travels alone and greets its own way.
+            let forged = self.conns[id.0 as usize].probes.iter().find_map(|&p| self.probes[p].probe.helo.clone());
+            let ehlo = Command::Ehlo(forged.clone().unwrap_or_else(|| self.config.helo_name.clone()));
             let now = self.now;
             let conn = &mut self.conns[id.0 as usize];
+            conn.greeting = forged;
             conn.set_phase(Phase::Greeting, now);
             conn.deadline = Some(now + timeout);
             conn.queue(Purpose::Ehlo, ehlo);
@@ -1032,14 +1042,22 @@ impl Session {
         // The banner's name, else the name the user typed; without either,
         // probes that need a name use the address literal instead.
         let typed = looks_like_domain(&self.server.host).then(|| self.server.host.clone());
-        let name = self.server.name.clone().or(typed);
+        let name = self.server.name.clone().or(typed.clone());
         self.adapted = name.is_none();
-        let input = PlanInput { config: &self.config, address, server_name: name.as_deref() };
+        // The domain the audit is for: the caller's, else the name typed.
+        let audited = self.config.audited_domain.clone().or(typed);
+        let input = PlanInput {
+            config: &self.config,
+            address,
+            server_name: name.as_deref(),
+            audited_domain: audited.as_deref(),
+        };
         let plan = probe::plan(&input);
         let controls = probe::controls(&input, &plan);
         self.relay_probes = plan.len();
         self.probes = plan.into_iter().chain(controls).map(ProbeState::new).collect();
-        self.schedule.plan(self.relay_probes, self.probes.len() - self.relay_probes);
+        let alone = (0..self.probes.len()).filter(|&p| self.probes[p].probe.helo.is_some()).collect();
+        self.schedule.plan(self.relay_probes, self.probes.len() - self.relay_probes, alone);
         self.planned = true;
     }
 
@@ -1070,7 +1088,10 @@ impl Session {
             .map(|c| c.id)
             .collect();
         for id in waiting {
-            let Some(chunk) = self.schedule.next_group() else { break };
+            // One that has greeted already cannot take a forged greeting.
+            let greeted = !matches!(self.conns[id.0 as usize].phase, Phase::Connecting | Phase::Banner);
+            let next = if greeted { self.schedule.next_plain_group() } else { self.schedule.next_group() };
+            let Some(chunk) = next else { break };
             self.assign(id, chunk);
         }
         loop {
@@ -1421,14 +1442,18 @@ impl Session {
         self.settle_held();
         self.resolve_senders();
         self.open_connections();
-        // A greeted connection with nothing left to ask says goodbye.
+        // A greeted connection with nothing left to ask says goodbye: one
+        // that served its group, or one that could take no group that
+        // waits (what waits greets its own way).
+        let nothing_for_it = self.schedule.is_empty() || !self.schedule.has_plain_group();
         let done: Vec<ConnectionId> = self
             .conns
             .iter()
             .filter(|c| c.is_open() && c.phase == Phase::Probing && c.probes.is_empty() && c.is_idle())
+            .filter(|c| c.served || nothing_for_it)
             .map(|c| c.id)
             .collect();
-        if self.planned && self.schedule.is_empty() {
+        if self.planned {
             for id in done {
                 self.quit(id);
             }
@@ -1517,6 +1542,7 @@ impl Session {
             rcpt_to: state.probe.rcpt_to.clone(),
             kind: state.probe.kind,
             lands_at: state.probe.lands_at.clone(),
+            helo: state.probe.helo.clone(),
             refused_sender: state
                 .refused_sender
                 .as_ref()

@@ -70,7 +70,8 @@ fn closed_server_with_pipelining_gets_each_connections_probes_in_one_batch() {
     for (i, conn) in run.probing_conns() {
         probing += 1;
         let batch = probe_commands(&run, i) + "QUIT\r\n";
-        assert_eq!(conn.transmit_texts(), ["EHLO relaycheck.invalid\r\n", batch.as_str()], "connection {i}");
+        let ehlo = format!("EHLO {}\r\n", run.greeting_of(i));
+        assert_eq!(conn.transmit_texts(), [ehlo.as_str(), batch.as_str()], "connection {i}");
         assert_eq!(conn.transmits[1].unanswered_before, 0, "the batch waits for the EHLO reply");
     }
     assert!(probing >= 2, "the probes are spread over connections");
@@ -221,7 +222,7 @@ fn multi_line_banner_in_pieces_is_awaited_to_its_last_line() {
         assert_eq!(done - connected, secs(5), "connection {i}");
         let first = &conn.transmits[0];
         assert_eq!(first.at, done, "connection {i}: EHLO right when the last banner line arrives, not before");
-        assert_eq!(first.data, "EHLO relaycheck.invalid\r\n");
+        assert_eq!(first.data, format!("EHLO {}\r\n", run.greeting_of(i)));
     }
     assert_eq!(
         run.report.server.banner.as_deref(),
@@ -241,9 +242,10 @@ fn ehlo_refused_falls_back_to_helo() {
     assert_eq!(run.report.verdict, Verdict::Closed);
     assert_all(&run, ProbeVerdict::Denied);
     for (i, conn) in run.probing_conns() {
+        let name = run.greeting_of(i);
         assert_eq!(
             conn.commands[..3],
-            ["EHLO relaycheck.invalid", "HELO relaycheck.invalid", "RSET"],
+            [format!("EHLO {name}"), format!("HELO {name}"), "RSET".into()],
             "connection {i}"
         );
         for t in &conn.transmits {

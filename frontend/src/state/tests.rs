@@ -197,6 +197,7 @@ fn names_addresses_and_domains() {
         config: &config,
         address: "192.0.2.1".parse().unwrap(),
         server_name: None,
+        audited_domain: None,
     });
     assert_eq!(relay_tricks() + 1, plan.len());
     assert!(relay_tricks() >= 16, "at least nmap's forms");

@@ -407,6 +407,13 @@ impl Run {
         self.conns.iter().enumerate().filter(|(_, c)| c.commands.iter().any(|l| l.starts_with("RCPT")))
     }
 
+    /// The name connection `i` (by index) greeted with: the configured one,
+    /// or a forged greeting's, whose probe travels alone.
+    pub fn greeting_of(&self, i: usize) -> String {
+        let forged = self.report.probes.iter().find(|p| p.helo.is_some() && p.connection as usize == i + 1);
+        forged.and_then(|p| p.helo.clone()).unwrap_or_else(|| Config::default().helo_name)
+    }
+
     pub fn connect_events(&self) -> usize {
         self.events.iter().filter(|e| matches!(e, Event::Connect(_))).count()
     }
