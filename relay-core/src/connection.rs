@@ -100,6 +100,10 @@ pub(crate) struct Connection {
     /// The name it greeted with, when not the configured one (a forged
     /// greeting's probe): used again for HELO and after STARTTLS.
     pub greeting: Option<String>,
+    /// It greets a second time, for a forged greeting's probe, because the
+    /// server allows no more connections (RFC 5321 §4.1.4 lets a client
+    /// send EHLO again; the server resets as after RSET).
+    pub regreeting: bool,
 }
 
 impl Connection {
@@ -121,6 +125,7 @@ impl Connection {
             facts_only: false,
             offers_starttls: false,
             greeting: None,
+            regreeting: false,
         }
     }
 

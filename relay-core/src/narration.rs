@@ -171,6 +171,7 @@ pub(crate) fn sender_accepted(sender: &str) -> String {
 pub fn verdict_word(probe: &ProbeReport) -> &'static str {
     match probe.outcome {
         Outcome::Unconfirmed { .. } => "unconfirmed",
+        Outcome::NotAsked { .. } => "not asked",
         _ => match probe.verdict {
             crate::verdict::ProbeVerdict::Accepted => "accepted",
             crate::verdict::ProbeVerdict::Denied => "denied",

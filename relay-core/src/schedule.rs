@@ -50,6 +50,8 @@ pub(crate) struct Schedule {
     configured_per_connection: usize,
     /// Connections open at once; 1 once the server turned one away.
     parallel: usize,
+    /// The server turned a connection away: connections carry more groups.
+    limited: bool,
     configured_parallel: usize,
     spare: usize,
 }
@@ -68,6 +70,7 @@ impl Schedule {
             per_connection: per,
             configured_per_connection: per,
             parallel: config.parallel_connections.max(1),
+            limited: false,
             configured_parallel: config.parallel_connections.max(1),
             spare: config.spare_connections,
         }
@@ -99,6 +102,34 @@ impl Schedule {
 
     pub fn next_group(&mut self) -> Option<Vec<usize>> {
         self.queue.pop_front()
+    }
+
+    /// Whether the server turned a connection away.
+    pub fn is_limited(&self) -> bool {
+        self.limited
+    }
+
+    /// The next group without a greeting of its own, cut to at most `room`
+    /// probes (the rest waits), for a connection that has served already.
+    pub fn next_plain_group_within(&mut self, room: usize) -> Option<Vec<usize>> {
+        if room == 0 {
+            return None;
+        }
+        let i = self.queue.iter().position(|g| g.iter().all(|p| !self.alone.contains(p)))?;
+        let group = &mut self.queue[i];
+        if group.len() <= room {
+            return self.queue.remove(i);
+        }
+        let rest = group.split_off(room);
+        let taken = std::mem::replace(group, rest);
+        Some(taken)
+    }
+
+    /// The next group that greets its own way, for a connection that will
+    /// greet again for it.
+    pub fn next_alone(&mut self) -> Option<Vec<usize>> {
+        let i = self.queue.iter().position(|g| g.iter().any(|p| self.alone.contains(p)))?;
+        self.queue.remove(i)
     }
 
     /// Whether a group waits that needs no greeting of its own.
@@ -146,6 +177,7 @@ impl Schedule {
     /// turns every connection away must still end the audit).
     pub fn turned_away(&mut self) {
         self.parallel = 1;
+        self.limited = true;
         if self.refunds < self.configured_parallel {
             self.refunds += 1;
             self.max_connections += 1;

@@ -253,6 +253,9 @@ pub struct Session {
     facts_wanted: bool,
     /// That connection was opened.
     facts_connection: bool,
+    /// How the last connection turned away at the door was lost: what the
+    /// probes that never got a connection end as.
+    turned_away_by: Option<Loss>,
 }
 
 impl Session {
@@ -292,6 +295,7 @@ impl Session {
             starttls_exchange: None,
             facts_wanted: config.tls == TlsMode::Auto && !config.implicit_tls,
             facts_connection: false,
+            turned_away_by: None,
             config,
         };
         session.open_connection(Vec::new(), now);
@@ -560,6 +564,14 @@ impl Session {
                 }
                 self.greeted(id, &out.command, reply, Some(caps), sent_at, took);
             }
+            Purpose::Ehlo if self.conn(id).is_some_and(|c| c.regreeting) => {
+                // It will not be greeted twice, and allows no more connections.
+                let outcome = Outcome::NotAsked { refused: Refusal::Limit, at: Stage::Greeting };
+                for p in self.conn(id).map(|c| c.probes.clone()).unwrap_or_default() {
+                    self.finish_probe(p, outcome.clone(), Some(reply.clone()), id);
+                }
+                self.quit(id);
+            }
             Purpose::Ehlo => {
                 // Old or minimal servers only know HELO (RFC 5321 §3.2).
                 self.server.helo_fallback = true;
@@ -791,9 +803,11 @@ impl Session {
             self.probes[p].attempts += 1;
         }
         let conn = &mut self.conns[id.0 as usize];
+        // A connection may carry a second group when the server limits
+        // connections: `assigned` counts every probe it was given.
+        conn.assigned += chunk.len();
         conn.probes = chunk;
         conn.served = true;
-        conn.assigned = conn.probes.len();
         if conn.phase == Phase::Probing {
             self.start_probes(id);
         }
@@ -828,7 +842,9 @@ impl Session {
             conn.queue(Purpose::Mail(p), mail);
             conn.queue(Purpose::Rcpt(p), rcpt);
         }
-        if conn.pipelining {
+        // A server that limits connections may need this one again: then
+        // QUIT waits until nothing is left for it.
+        if conn.pipelining && !self.schedule.is_limited() {
             conn.queue(Purpose::Quit, Command::Quit);
             conn.quit_queued = true;
         }
@@ -845,15 +861,17 @@ impl Session {
     ) {
         let offered = caps.as_ref().is_some_and(Capabilities::starttls);
         let secure = self.conns[id.0 as usize].secure;
+        // The manual test's greeting step is the first connection's first greeting.
+        let first = self.is_first(id) && !self.conns[id.0 as usize].regreeting;
         self.conns[id.0 as usize].offers_starttls = offered;
-        if self.is_first(id) && secure && !self.config.implicit_tls {
+        if first && secure && !self.config.implicit_tls {
             self.push_step(StepRecord {
                 sent: Some(line_of(command)),
                 reply: Some(reply),
                 took,
                 ..StepRecord::new(StepKind::Greeting, id, sent_at, Tone::Neutral, narration::greeted_in_tls())
             });
-        } else if self.is_first(id) {
+        } else if first {
             let caps = caps.unwrap_or_default();
             self.server.capabilities_described = caps.describe();
             let software = Software::recognise(&[self.server.banner.as_deref().unwrap_or(""), &reply.text()]);
@@ -1104,9 +1122,14 @@ impl Session {
                 }
                 Opening::Exhausted => {
                     // Out of connections to try: what waits can never be asked.
+                    // They end as the last connection turned away did, in its words.
                     let last = self.conns.last().map(|c| c.id).unwrap_or(ConnectionId(0));
+                    let (outcome, reply) = match &self.turned_away_by {
+                        Some(loss) => (loss.outcome(Stage::Connect), loss.reply()),
+                        None => (Outcome::ConnectionLost { at: Stage::Connect }, None),
+                    };
                     for p in self.schedule.drain() {
-                        self.finish_probe(p, Outcome::ConnectionLost { at: Stage::Connect }, None, last);
+                        self.finish_probe(p, outcome.clone(), reply.clone(), last);
                     }
                     break;
                 }
@@ -1142,6 +1165,7 @@ impl Session {
             matches!(phase, Phase::Connecting | Phase::Banner) && !self.is_first(id) && loss.retryable() && !facts_only;
         if turned_away {
             self.schedule.turned_away();
+            self.turned_away_by = Some(loss.clone());
         }
         if !self.planned && !self.is_first(id) {
             // Opened early, before the plan: it carried nothing yet.
@@ -1180,6 +1204,11 @@ impl Session {
         let mut retry = Vec::new();
         for (p, stage) in stages {
             self.probes[p].asking = None;
+            if turned_away {
+                // Turned away at the door, it was never asked: no attempt
+                // spent (the connections so refunded are bounded).
+                self.probes[p].attempts = self.probes[p].attempts.saturating_sub(1);
+            }
             if loss.retryable() && self.probes[p].attempts < MAX_ATTEMPTS {
                 retry.push(p);
             } else {
@@ -1436,6 +1465,45 @@ impl Session {
         }
     }
 
+    /// A server that turned connections away limits how many we may have:
+    /// a connection that served its group takes the next one instead of
+    /// saying goodbye, as long as the errors it collects stay under the
+    /// server's error limits (twice the configured group: Postfix slows
+    /// down at 10). Not a forged greeting's, which asks one question only.
+    fn carry_more(&mut self, id: ConnectionId) -> bool {
+        let conn = &self.conns[id.0 as usize];
+        if !self.schedule.is_limited()
+            || conn.greeting.is_some()
+            || conn.facts_only
+            || self.tls_required && !conn.secure
+        {
+            return false;
+        }
+        let room = (2 * self.config.probes_per_connection.max(1)).saturating_sub(conn.assigned);
+        if let Some(chunk) = self.schedule.next_plain_group_within(room) {
+            self.note(id, format!("the server limits connections from us: {} more probe(s) on this one", chunk.len()));
+            self.assign(id, chunk);
+            return true;
+        }
+        // A forged greeting needs a connection of its own, which the server
+        // will not give: greet again on this one instead (once: one probe,
+        // one error at most, after which the connection says goodbye).
+        if self.server.helo_fallback {
+            return false;
+        }
+        let Some(chunk) = self.schedule.next_alone() else { return false };
+        let name = chunk.first().and_then(|&p| self.probes[p].probe.helo.clone()).unwrap_or_default();
+        let now = self.now;
+        let conn = &mut self.conns[id.0 as usize];
+        conn.set_phase(Phase::Greeting, now);
+        conn.greeting = Some(name.clone());
+        conn.regreeting = true;
+        conn.queue(Purpose::Ehlo, Command::Ehlo(name.clone()));
+        self.note(id, format!("the server limits connections from us: greeting again on this one, as {name}"));
+        self.assign(id, chunk);
+        true
+    }
+
     /// After every input: send what may go, open what may open, and finish
     /// when all is answered and every connection is closed.
     fn after_input(&mut self) {
@@ -1453,9 +1521,23 @@ impl Session {
             .filter(|c| c.served || nothing_for_it)
             .map(|c| c.id)
             .collect();
+        // Under a connection limit, one with room waits while others may
+        // still be turned away with probes it could carry.
+        let pending = self
+            .conns
+            .iter()
+            .any(|c| c.is_open() && !c.facts_only && matches!(c.phase, Phase::Connecting | Phase::Banner));
         if self.planned {
             for id in done {
-                self.quit(id);
+                if self.carry_more(id) {
+                    continue;
+                }
+                let room = self.conns[id.0 as usize].assigned < 2 * self.config.probes_per_connection.max(1);
+                let may_wait =
+                    self.schedule.is_limited() && pending && room && self.conns[id.0 as usize].greeting.is_none();
+                if !may_wait {
+                    self.quit(id);
+                }
             }
         }
         let now = self.now;

@@ -235,6 +235,9 @@ impl Outcome {
             Outcome::Unconfirmed { control, catch_all: false } => format!(
                 "The server accepted this recipient{said}, but whether it takes any recipient there could not be checked (the control <{control}> got no firm answer), so this acceptance is not proof of relaying."
             ),
+            Outcome::Deferred { at } if reply.is_some_and(|r| refusal::classify(*at, r) == Refusal::Limit) => format!(
+                "The server limits what it takes from us{said}, and this probe could not be asked within what it allowed ({at})."
+            ),
             Outcome::Deferred { at } => format!("The server said \"not now\" {at}{said}, as greylisting does; the relay question stays open until it answers for good."),
             Outcome::SenderRefused => format!("The server refused every sender we could use{said}, so the recipient was never tested."),
             Outcome::Blocked { .. } => format!("The server requires encryption (STARTTLS) or a login before it takes mail{said}, so relaying by strangers could not be tested in plain SMTP."),
@@ -278,6 +281,9 @@ fn not_asked(refused: Refusal, reply: Option<&Reply>) -> String {
         ),
         Refusal::Unspecified => format!(
             "The server refused this recipient without saying why{said}, and it did not accept postmaster@ its own name either, so the refusal may be of this checker rather than of relaying: the relay question may never have been asked."
+        ),
+        Refusal::Limit => format!(
+            "The server limits connections from us and would not take this probe's own greeting on one already open{said}, so it could not be asked. Run the check again later."
         ),
         other => format!("The server refused {}{said} before it judged relaying, so the relay question was never asked.", other.what()),
     }

@@ -112,6 +112,30 @@ fn relay_refusals_still_close() {
     assert!(run.report.probes.iter().all(|p| p.refused == Some(Refusal::Relay)));
 }
 
+#[test]
+fn a_server_that_allows_five_connections_gets_every_question_on_those() {
+    // Postfix's anvil at smtpd_client_connection_rate_limit = 5: every
+    // connection after the fifth is turned away at the door.
+    let run = run(Config::default(), |i| {
+        if i >= 5 {
+            postfix().banner("421 4.7.0 mx.example.org Error: too many connections from 192.0.2.1")
+        } else {
+            postfix()
+        }
+    });
+    assert_eq!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+    for p in run.report.probes.iter().chain(&run.report.controls) {
+        assert_eq!(p.verdict, ProbeVerdict::Denied, "{} was not asked: {:?}", p.id, p.outcome);
+    }
+    // No connection carried more than twice the configured group (and one
+    // forged greeting), so none reached Postfix's error slow-down at 10.
+    for (i, conn) in run.conns.iter().enumerate() {
+        let rcpts = conn.commands.iter().filter(|c| c.starts_with("RCPT")).count();
+        assert!(rcpts <= 9, "connection {i} asked {rcpts} recipients");
+    }
+    assert!(run.conns.iter().any(|c| c.commands.iter().filter(|c| c.starts_with("EHLO")).count() == 2));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

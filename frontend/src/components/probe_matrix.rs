@@ -25,7 +25,12 @@ pub fn probe_matrix(probes: &[ProbeReport]) -> Html {
                             let word = relay_core::narration::verdict_word(p);
                             html! {
                                 <tr key={p.id.clone()} data-verdict={v.clone()} title={p.explanation.clone()}>
-                                    <th scope="row">{ &p.name }</th>
+                                    <th scope="row">
+                                        { &p.name }
+                                        if let Some(helo) = &p.helo {
+                                            <small class="refused-sender">{ format!("greeted as {helo}") }</small>
+                                        }
+                                    </th>
                                     <td data-label="MAIL FROM">
                                         <code>{ format!("<{}>", p.mail_from) }</code>
                                         if let Some(refused) = &p.refused_sender {
@@ -36,7 +41,7 @@ pub fn probe_matrix(probes: &[ProbeReport]) -> Html {
                                     </td>
                                     <td data-label="RCPT TO"><code>{ format!("<{}>", p.rcpt_to) }</code></td>
                                     <td data-label="Reply"><code>{ p.reply.clone().unwrap_or_default() }</code></td>
-                                    <td data-label="Verdict"><span class={classes!("badge", format!("v-{word}"))}>{ word }</span></td>
+                                    <td data-label="Verdict"><span class={classes!("badge", format!("v-{}", word.replace(' ', "-")))}>{ word }</span></td>
                                     <td data-label="Time" class="num">{ human_ms(p.elapsed_ms) }</td>
                                 </tr>
                             }

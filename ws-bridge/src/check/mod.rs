@@ -109,6 +109,12 @@ pub async fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::UnknownHost;
         }
     };
+    // A domain's own senders are forged too: its provider's MX may trust them.
+    let config = if domain_audit && relay_core::config::is_domain(&host) {
+        Config { audited_domain: Some(host.clone()), ..config }
+    } else {
+        config
+    };
     let style = Style::for_stdout(std::io::stdout().is_terminal());
     let hosts: Vec<domain::MxHost> = match &servers {
         MailServers::Hosts(hosts) => hosts.clone(),

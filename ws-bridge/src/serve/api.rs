@@ -205,6 +205,12 @@ pub async fn check(
         Ok(c) => c,
         Err(why) => return refuse(&app, ErrorCode::BadRequest, why),
     };
+    // A domain's own senders are forged too: its provider's MX may trust them.
+    let config = if is_domain && relay_core::config::is_domain(&host) {
+        Config { audited_domain: Some(host.clone()), ..config }
+    } else {
+        config
+    };
     if is_domain {
         let stream = accepts(&headers, progress::MEDIA_TYPE);
         return check_domain(app, client, host, port, config, stream).await;
