@@ -923,7 +923,7 @@ impl Session {
 
     /// In auto mode one connection more reads the server's TLS facts,
     /// opened with the probing ones so that it costs about one round trip
-    /// (a bridge lets a page have one audit's nine connections at once). If
+    /// (a bridge lets a page have all of one audit's connections at once). If
     /// the server offers no STARTTLS, it just says goodbye.
     fn open_facts_connection(&mut self) {
         if !self.planned || !self.facts_wanted || self.facts_connection || self.tls_required {

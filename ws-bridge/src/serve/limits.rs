@@ -50,13 +50,13 @@ impl Default for LimitConfig {
     fn default() -> Self {
         LimitConfig {
             max_sessions: 256,
-            // One page audit: 8 probing connections and one reading the
+            // One page audit: 11 probing connections and one reading the
             // server's TLS.
-            max_sessions_per_ip: 9,
+            max_sessions_per_ip: 12,
             connects_per_ip_per_minute: 60,
             connects_per_destination_per_minute: 120,
-            // An audit opens up to 9 at once; two audits of one server fit.
-            max_connections_per_destination: 18,
+            // An audit opens up to 12 at once; two audits of one server fit.
+            max_connections_per_destination: 24,
             idle_timeout: Duration::from_secs(60),
             session_lifetime: Duration::from_secs(300),
             max_bytes_up: 64 * 1024,
