@@ -1,10 +1,17 @@
 //! A small authoritative DNS server on loopback, for tests of name resolution.
 //!
 //! [`DnsServer::start`] serves the records it is given, one zone per top-level
-//! label (`test.` for `a.test`), on UDP and TCP at the same port of
-//! 127.0.0.1. Names under a served zone that have no records get `NXDOMAIN`;
+//! label (`test.` for `a.test`, and for `1.0.0.127.rbl.test`), on UDP and TCP
+//! at the same port of 127.0.0.1. [`DnsServer::start_at`] serves them at an
+//! address chosen by the test, and [`DnsServer::start_on_port_53`] on port 53
+//! of a loopback address of this process's own ([`port_53_address`]), for
+//! programs that read `/etc/resolv.conf`, which names a server but no port
+//! (see [`crate::postfix::Builder::resolver`]). Names under a served zone that have no records get `NXDOMAIN`;
 //! names outside every served zone get `REFUSED`, as from any authoritative
-//! server that is not a resolver. It never asks another server anything.
+//! server that is not a resolver. The special-use zone `invalid.` (RFC 6761)
+//! is always served, empty: every name in it is `NXDOMAIN`, as a resolver
+//! says of it (a mail server looking up relaycheck's greeting,
+//! `relaycheck.invalid`, hears "no such host", not a failure to retry). It never asks another server anything.
 //!
 //! The server runs on its own thread with its own Tokio runtime, so sync tests
 //! and `#[tokio::test]`s (of either flavour) can use it alike. It stops when
@@ -21,8 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::net::free_port;
+
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -41,6 +50,8 @@ pub enum DnsRecord {
     Aaaa { name: String, addr: Ipv6Addr },
     /// `name MX preference exchange`; an exchange of `"."` is a null MX (RFC 7505).
     Mx { name: String, preference: u16, exchange: String },
+    /// `name TXT "text"` (one character-string; a blocklist's reason).
+    Txt { name: String, text: String },
 }
 
 impl DnsRecord {
@@ -64,9 +75,19 @@ impl DnsRecord {
         DnsRecord::mx(name, 0, ".")
     }
 
+    /// `name TXT "text"`, e.g. the reason a blocklist gives for a listing
+    /// (RFC 5782). Panics if `text` is longer than a character-string's 255 bytes.
+    pub fn txt(name: &str, text: &str) -> DnsRecord {
+        assert!(text.len() <= 255, "a TXT character-string holds at most 255 bytes");
+        DnsRecord::Txt { name: name.to_string(), text: text.to_string() }
+    }
+
     fn name(&self) -> &str {
         match self {
-            DnsRecord::A { name, .. } | DnsRecord::Aaaa { name, .. } | DnsRecord::Mx { name, .. } => name,
+            DnsRecord::A { name, .. }
+            | DnsRecord::Aaaa { name, .. }
+            | DnsRecord::Mx { name, .. }
+            | DnsRecord::Txt { name, .. } => name,
         }
     }
 
@@ -76,6 +97,7 @@ impl DnsRecord {
             DnsRecord::A { addr, .. } => RData::A(A(*addr)),
             DnsRecord::Aaaa { addr, .. } => RData::AAAA(AAAA(*addr)),
             DnsRecord::Mx { preference, exchange, .. } => RData::MX(MX::new(*preference, fqdn(exchange))),
+            DnsRecord::Txt { text, .. } => RData::TXT(TXT::new(vec![text.clone()])),
         };
         Record::from_rdata(name, TTL, data)
     }
@@ -110,7 +132,17 @@ pub fn example_zone() -> Vec<DnsRecord> {
     ]
 }
 
-/// A running DNS server on 127.0.0.1, UDP and TCP on the same port.
+/// A loopback address of this process's own, port 53: `127.53.X.Y` where
+/// `X.Y` are the two bytes of a port [`free_port`] handed out, so that no
+/// other caller on this machine (thread or process) gets the same address
+/// while this process lives. For a DNS server that a resolver library must
+/// find through `/etc/resolv.conf`, which cannot name a port.
+pub fn port_53_address() -> SocketAddr {
+    let [x, y] = free_port().to_be_bytes();
+    SocketAddr::from(([127, 53, x, y], 53))
+}
+
+/// A running DNS server on loopback, UDP and TCP on the same port.
 pub struct DnsServer {
     /// Where it listens, for UDP and TCP alike.
     pub addr: SocketAddr,
@@ -124,14 +156,37 @@ impl DnsServer {
     /// no loopback port can be had; the sockets are bound when this returns, so
     /// queries sent right away are answered.
     pub fn start(records: impl IntoIterator<Item = DnsRecord>) -> DnsServer {
-        let catalog = catalog(records.into_iter().collect());
         let (udp, tcp) = bind_same_port().expect("bind a UDP and a TCP socket on one loopback port");
+        Self::serve_on(udp, tcp, records)
+    }
+
+    /// Starts serving `records` on UDP and TCP at `addr`, a loopback address.
+    /// Panics if either cannot be bound.
+    pub fn start_at(addr: SocketAddr, records: impl IntoIterator<Item = DnsRecord>) -> DnsServer {
+        assert!(addr.ip().is_loopback(), "the DNS fixture listens on loopback only, not {addr}");
+        let bind = || -> io::Result<(UdpSocket, TcpListener)> {
+            let (udp, tcp) = (UdpSocket::bind(addr)?, TcpListener::bind(addr)?);
+            udp.set_nonblocking(true)?;
+            tcp.set_nonblocking(true)?;
+            Ok((udp, tcp))
+        };
+        let (udp, tcp) = bind().unwrap_or_else(|e| panic!("bind UDP and TCP on {addr}: {e}"));
+        Self::serve_on(udp, tcp, records)
+    }
+
+    /// Starts serving `records` on port 53 of [`port_53_address`].
+    pub fn start_on_port_53(records: impl IntoIterator<Item = DnsRecord>) -> DnsServer {
+        Self::start_at(port_53_address(), records)
+    }
+
+    fn serve_on(udp: UdpSocket, tcp: TcpListener, records: impl IntoIterator<Item = DnsRecord>) -> DnsServer {
+        let catalog = catalog(records.into_iter().collect());
         let addr = udp.local_addr().expect("local address");
         let queries = Arc::new(Mutex::new(Vec::new()));
         let handler = Logging { catalog, queries: queries.clone() };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name(format!("dns-fixture-{}", addr.port()))
+            .name(format!("dns-fixture-{addr}"))
             .spawn(move || serve(handler, udp, tcp, stopped))
             .expect("spawn the DNS server's thread");
         DnsServer { addr, queries, stop: Some(stop), thread: Some(thread) }
@@ -164,6 +219,7 @@ fn fqdn(name: &str) -> Name {
 /// One in-memory zone per top-level label of the records' names.
 fn catalog(records: Vec<DnsRecord>) -> Catalog {
     let mut zones: BTreeMap<Name, Vec<Record>> = BTreeMap::new();
+    zones.insert(fqdn("invalid"), Vec::new());
     for record in &records {
         let record = record.to_record();
         assert!(record.name.num_labels() >= 2, "{} must be below a top-level domain", record.name);
@@ -328,6 +384,15 @@ mod tests {
     }
 
     #[test]
+    fn names_in_invalid_do_not_exist_and_other_zones_are_refused() {
+        let server = DnsServer::start([DnsRecord::a("x.example", "192.0.2.1")]);
+        let invalid = ask_udp(server.addr, "relaycheck.invalid", RecordType::A);
+        assert_eq!(invalid.metadata.response_code, ResponseCode::NXDomain);
+        let elsewhere = ask_udp(server.addr, "a.test", RecordType::A);
+        assert_eq!(elsewhere.metadata.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
     fn answers_over_tcp_on_the_same_port() {
         let server = DnsServer::start(example_zone());
         let a = ask_tcp(server.addr, "nomx.test", RecordType::A);
@@ -341,6 +406,34 @@ mod tests {
         assert_eq!(answers(&ask_tcp(addr, "x.example", RecordType::A)), ["192.0.2.1"]);
         drop(server);
         assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(), "still listening on {addr}");
+    }
+
+    #[test]
+    fn serves_a_blocklist_on_port_53_of_an_address_of_its_own() {
+        // RFC 5782: 127.0.0.1 listed in rbl.test, with a reason in TXT; the
+        // reversed octets sit in the zone of the top-level label, test.
+        let server = DnsServer::start_on_port_53([
+            DnsRecord::a("1.0.0.127.rbl.test", "127.0.0.2"),
+            DnsRecord::txt("1.0.0.127.rbl.test", "listed for relaycheck's tests"),
+            DnsRecord::a("x.example", "192.0.2.1"),
+        ]);
+        let ip = server.addr.ip().to_string();
+        assert!(ip.starts_with("127.53.") && server.addr.port() == 53, "{}", server.addr);
+        let listed = ask_udp(server.addr, "1.0.0.127.rbl.test", RecordType::A);
+        assert_eq!(listed.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(answers(&listed), ["127.0.0.2"]);
+        assert_eq!(
+            answers(&ask_tcp(server.addr, "1.0.0.127.rbl.test", RecordType::TXT)),
+            ["listed for relaycheck's tests"]
+        );
+        let unlisted = ask_udp(server.addr, "2.0.0.127.rbl.test", RecordType::A);
+        assert_eq!(unlisted.metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(answers(&ask_udp(server.addr, "x.example", RecordType::A)), ["192.0.2.1"]);
+
+        // Another server in this process gets another address.
+        let other = DnsServer::start_on_port_53([DnsRecord::a("x.example", "192.0.2.2")]);
+        assert_ne!(other.addr, server.addr);
+        assert_eq!(answers(&ask_udp(other.addr, "x.example", RecordType::A)), ["192.0.2.2"]);
     }
 
     #[tokio::test]
