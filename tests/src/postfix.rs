@@ -9,11 +9,18 @@
 //! Listeners may speak TLS ([`Postfix::start_tls`]): STARTTLS offered or
 //! required, or TLS from the first byte (`smtpd_tls_wrappermode`), each with
 //! a certificate made by the test (see [`crate::certs`]).
+//!
+//! [`Postfix::builder`] configures an instance piece by piece: each listener
+//! with its own master.cf `-o` options, plain smtpd or behind postscreen,
+//! extra main.cf lines, and a DNS server of the test's own for everything
+//! Postfix looks up (`reject_unknown_*`, `reject_rbl_client`): Postfix then
+//! runs in a mount namespace of its own where `/etc/resolv.conf` names that
+//! server and nothing else ([`Builder::resolver`]).
 
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::certs::Cert;
@@ -72,19 +79,97 @@ const CONF: &str = "@CONF@";
 
 /// A listener as master.cf gets it.
 struct Listen {
-    policy: Policy,
+    /// None for a listener of [`Builder`], which gives its options itself.
+    policy: Option<Policy>,
     addr: SocketAddr,
-    /// More `-o` options (TLS); [`CONF`] stands for the configuration directory.
+    /// Its smtpd's `-o` options; [`CONF`] stands for the configuration directory.
     options: String,
     /// Speaks TLS from the first byte: no plain banner to wait for.
     implicit: bool,
+    /// postscreen answers first and hands the client on to the smtpd.
+    postscreen: bool,
+}
+
+impl Listen {
+    fn smtpd(policy: Option<Policy>, addr: SocketAddr, options: String) -> Listen {
+        Listen { policy, addr, options, implicit: false, postscreen: false }
+    }
 }
 
 /// A running Postfix; stopped and removed when dropped.
 pub struct Postfix {
     dir: PathBuf,
-    listeners: Vec<(Policy, SocketAddr)>,
+    listeners: Vec<(Option<Policy>, SocketAddr)>,
 }
+
+/// An instance configured piece by piece ([`Postfix::builder`]); nothing
+/// runs until [`Builder::start`].
+///
+/// Every listener starts from the same main.cf as the others' (127.0.0.1 is
+/// outside `mynetworks`, whose Debian relay restrictions then answer
+/// `454 4.7.1 … Relay access denied`), then its own `-o` options, e.g.
+/// `"-o mynetworks=0.0.0.0/0"`. master.cf splits options at white space:
+/// write restrictions with commas only, or name a main.cf parameter
+/// (`"-o smtpd_relay_restrictions=$my_relay"` with `my_relay = a b, c` in
+/// [`Builder::main_cf`]).
+#[derive(Default)]
+pub struct Builder {
+    listens: Vec<Listen>,
+    main_cf: Vec<String>,
+    resolver: Option<SocketAddr>,
+}
+
+impl Builder {
+    /// An smtpd listener on a free port of 127.0.0.1 with these `-o`
+    /// options (may be empty).
+    pub fn smtpd(mut self, options: &str) -> Builder {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        self.listens.push(Listen::smtpd(None, addr, options.to_string()));
+        self
+    }
+
+    /// A listener on a free port of 127.0.0.1 behind postscreen, whose
+    /// smtpd (a `pass` service of its own) gets these `-o` options.
+    /// postscreen's pregreet test is on (`postscreen_greet_action =
+    /// enforce`, a [`POSTSCREEN_GREET_WAIT`] pause after a `220-` first
+    /// line of the banner); main.cf lines may change that.
+    pub fn postscreen(mut self, options: &str) -> Builder {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        self.listens.push(Listen { postscreen: true, ..Listen::smtpd(None, addr, options.to_string()) });
+        self
+    }
+
+    /// A main.cf line, after the fixture's own (a parameter given again
+    /// overrides the fixture's).
+    pub fn main_cf(mut self, line: &str) -> Builder {
+        self.main_cf.push(line.to_string());
+        self
+    }
+
+    /// Postfix looks every name up at `dns` (a server on port 53 of a
+    /// loopback address, such as [`crate::dns::DnsServer::start_on_port_53`]'s):
+    /// it starts in a mount namespace of its own where `/etc/resolv.conf` is
+    /// a file naming that server only (`unshare -m`, then `mount --bind`);
+    /// master and every process it starts stay there, and nothing else on
+    /// the machine sees it. Names in /etc/hosts (localhost, which 127.0.0.1
+    /// is called when smtpd looks its client up) still come from there.
+    pub fn resolver(mut self, dns: SocketAddr) -> Builder {
+        assert!(dns.ip().is_loopback(), "Postfix fixtures resolve through loopback only, not {dns}");
+        assert_eq!(dns.port(), 53, "/etc/resolv.conf names a DNS server without a port: it must listen on 53");
+        self.resolver = Some(dns);
+        self
+    }
+
+    /// Starts the instance and waits for every listener's banner.
+    pub fn start(self) -> Postfix {
+        let main_cf: Vec<&str> = self.main_cf.iter().map(String::as_str).collect();
+        Postfix::start_listening(self.listens, &main_cf, &[], self.resolver)
+    }
+}
+
+/// postscreen's pregreet pause in [`Builder::postscreen`]
+/// (`postscreen_greet_wait`).
+pub const POSTSCREEN_GREET_WAIT: Duration = Duration::from_secs(2);
 
 /// The name Postfix gives itself in banners.
 pub const HOSTNAME: &str = "mx.relaycheck.test";
@@ -103,9 +188,14 @@ impl Postfix {
     pub fn start_on(listeners: &[(Policy, SocketAddr)], extra_main_cf: &[&str]) -> Postfix {
         let listens: Vec<Listen> = listeners
             .iter()
-            .map(|&(policy, addr)| Listen { policy, addr, options: String::new(), implicit: false })
+            .map(|&(policy, addr)| Listen::smtpd(Some(policy), addr, policy.master_options().to_string()))
             .collect();
-        Self::start_listening(listens, extra_main_cf, &[])
+        Self::start_listening(listens, extra_main_cf, &[], None)
+    }
+
+    /// An instance configured piece by piece: see [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::default()
     }
 
     /// Starts one instance with a listener for each of `listeners`, each on
@@ -126,7 +216,10 @@ impl Postfix {
                     Tls::Required | Tls::Implicit => "encrypt",
                 };
                 // Log level 1: "TLS connection established", for the tests to read.
-                let mut options = format!(" -o smtpd_tls_security_level={level} -o smtpd_tls_loglevel=1");
+                let mut options = format!(
+                    "{} -o smtpd_tls_security_level={level} -o smtpd_tls_loglevel=1",
+                    l.policy.master_options()
+                );
                 if l.tls != Tls::Off {
                     options.push_str(&format!(" -o smtpd_tls_chain_files={CONF}/{name}"));
                 }
@@ -134,10 +227,10 @@ impl Postfix {
                     options.push_str(" -o smtpd_tls_wrappermode=yes");
                 }
                 let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-                Listen { policy: l.policy, addr, options, implicit: l.tls == Tls::Implicit }
+                Listen { implicit: l.tls == Tls::Implicit, ..Listen::smtpd(Some(l.policy), addr, options) }
             })
             .collect();
-        Self::start_listening(listens, &[], &files)
+        Self::start_listening(listens, &[], &files, None)
     }
 
     /// The `index`-th listener of [`Postfix::start_tls`] (or of any start, in
@@ -147,8 +240,14 @@ impl Postfix {
     }
 
     /// Starts one instance; `files` are written into its configuration
-    /// directory first (names, contents), readable by root only.
-    fn start_listening(listens: Vec<Listen>, extra_main_cf: &[&str], files: &[(String, String)]) -> Postfix {
+    /// directory first (names, contents), readable by root only; with a
+    /// `resolver`, see [`Builder::resolver`].
+    fn start_listening(
+        listens: Vec<Listen>,
+        extra_main_cf: &[&str],
+        files: &[(String, String)],
+        resolver: Option<SocketAddr>,
+    ) -> Postfix {
         assert!(listens.iter().all(|l| l.addr.ip().is_loopback()), "Postfix fixtures listen on loopback only");
         assert!(
             Path::new("/usr/sbin/postfix").exists(),
@@ -190,6 +289,14 @@ impl Postfix {
              # A real server delivers, so the lab does not wait.\n\
              in_flow_delay = 0\n"
         );
+        if listens.iter().any(|l| l.postscreen) {
+            main_cf.push_str(&format!(
+                "# postscreen's pregreet test: a 220- line, a pause, then smtpd's banner.\n\
+                 postscreen_greet_action = enforce\n\
+                 postscreen_greet_wait = {}s\n",
+                POSTSCREEN_GREET_WAIT.as_secs()
+            ));
+        }
         for (name, contents) in files {
             let path = dir.join("conf").join(name);
             fs::write(&path, contents).expect("write a TLS file");
@@ -214,14 +321,30 @@ impl Postfix {
             .collect::<Vec<_>>()
             .join("\n");
         master.push('\n');
-        for l in &listens {
+        // Not chrooted (the chroot column is n): smtpd reads the namespace's
+        // /etc/resolv.conf, not a copy in the queue directory.
+        for (i, l) in listens.iter().enumerate() {
             let options = l.options.replace(CONF, &format!("{d}/conf"));
-            master.push_str(&format!("{} inet n - n - - smtpd {}{options}\n", l.addr, l.policy.master_options()));
+            if l.postscreen {
+                // Each postscreen hands clients to an smtpd of its own, so
+                // that each keeps its own options.
+                master.push_str(&format!("{} inet n - n - 1 postscreen -o smtpd_service_name=smtpd-{i}\n", l.addr));
+                master.push_str(&format!("smtpd-{i} pass - - n - - smtpd {options}\n"));
+            } else {
+                master.push_str(&format!("{} inet n - n - - smtpd {options}\n", l.addr));
+            }
         }
-        let listeners: Vec<(Policy, SocketAddr)> = listens.iter().map(|l| (l.policy, l.addr)).collect();
+        if listens.iter().any(|l| l.postscreen) {
+            master.push_str("dnsblog unix - - n - 0 dnsblog\ntlsproxy unix - - n - 0 tlsproxy\n");
+        }
+        let listeners: Vec<(Option<Policy>, SocketAddr)> = listens.iter().map(|l| (l.policy, l.addr)).collect();
         fs::write(dir.join("conf/master.cf"), master).expect("write master.cf");
 
-        let out = Command::new("postfix").arg("-c").arg(dir.join("conf")).arg("start").output().expect("run postfix");
+        let out = match resolver {
+            None => Command::new("postfix").arg("-c").arg(dir.join("conf")).arg("start").output(),
+            Some(dns) => start_resolving_at(&dir, dns),
+        }
+        .expect("run postfix");
         let postfix = Postfix { dir, listeners };
         assert!(
             out.status.success(),
@@ -251,13 +374,30 @@ impl Postfix {
 
     /// The listener with this policy.
     pub fn addr(&self, policy: Policy) -> SocketAddr {
-        self.listeners.iter().find(|(p, _)| *p == policy).map(|(_, a)| *a).expect("no listener with that policy")
+        self.listeners.iter().find(|(p, _)| *p == Some(policy)).map(|(_, a)| *a).expect("no listener with that policy")
     }
 
     /// Everything Postfix logged so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
     }
+}
+
+/// `postfix start` in a mount namespace of its own where `/etc/resolv.conf`
+/// is `dir/resolv.conf`, naming `dns` alone (util-linux `unshare`; the mount
+/// is private to the namespace, which lives as long as master does).
+fn start_resolving_at(dir: &Path, dns: SocketAddr) -> std::io::Result<Output> {
+    let resolv_conf = dir.join("resolv.conf");
+    fs::write(
+        &resolv_conf,
+        format!("# relaycheck test fixture: this Postfix asks {dns} only\nnameserver {}\n", dns.ip()),
+    )?;
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc/resolv.conf && exec postfix -c "$1" start"#)
+        .arg(&resolv_conf)
+        .arg(dir.join("conf"))
+        .output()
 }
 
 impl Drop for Postfix {
