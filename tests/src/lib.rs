@@ -15,5 +15,6 @@ pub mod opensmtpd;
 pub mod postfix;
 pub mod redis;
 pub mod sink;
+pub mod smtp;
 pub mod starttls;
 pub mod ws;
