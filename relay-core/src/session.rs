@@ -1288,7 +1288,6 @@ impl Session {
             } else {
                 Outcome::Deferred { at: Stage::Recipient }
             }),
-            Refusal::Sender if state.is_control() => not_asked,
             Refusal::Sender => RcptReading::SenderRefused,
             // Where the recipient lands at the server itself, "Unrouteable
             // address" refuses that mailbox; the outside domain, if named,
@@ -1507,9 +1506,19 @@ impl Session {
     /// After every input: send what may go, open what may open, and finish
     /// when all is answered and every connection is closed.
     fn after_input(&mut self) {
-        self.settle_held();
-        self.resolve_senders();
-        self.open_connections();
+        // Until nothing changes: probes that could never be asked end while
+        // connections are opened, and acceptances held for them (or probes
+        // waiting for a sender) must then settle before the next input,
+        // which may never come. Each round ends probes, so this is short.
+        loop {
+            let unfinished = self.probes.iter().filter(|p| p.result.is_none()).count();
+            self.settle_held();
+            self.resolve_senders();
+            self.open_connections();
+            if self.probes.iter().filter(|p| p.result.is_none()).count() == unfinished {
+                break;
+            }
+        }
         // A greeted connection with nothing left to ask says goodbye: one
         // that served its group, or one that could take no group that
         // waits (what waits greets its own way).

@@ -188,3 +188,20 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_open_relay_that_allows_few_connections_ends_open() {
+    // The bridge or the server lets the first connections through and
+    // refuses the rest: acceptances that wait for a control that can never
+    // be asked must still settle, or the audit would never end.
+    for allowed in 1..=3 {
+        let run = run(Config::default(), |conn| {
+            if conn < allowed {
+                postfix().on("RCPT", "250 2.1.5 Ok")
+            } else {
+                common::Script::refuse("This mail server has been audited too often in a short time")
+            }
+        });
+        assert_eq!(run.report.verdict, Verdict::Open, "{allowed} allowed: {}", run.report.reason);
+    }
+}
