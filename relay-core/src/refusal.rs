@@ -93,23 +93,31 @@ impl fmt::Display for Refusal {
 
 /// Reads a negative reply given at `stage` (to MAIL: [`Stage::Sender`], to
 /// RCPT: [`Stage::Recipient`]) for what it refuses.
+///
+/// The order matters: what names its object outright decides first
+/// (Postfix's "Sender address rejected", a blocklist named for the greeting),
+/// then what says the cause is the client, then limits (retrying is the
+/// right answer to those), then relay words, and only then the stage.
 pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
     let text = words_of(reply);
     let text = text.as_str();
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
-    let code = reply.enhanced.map(|EnhancedCode { subject, detail, .. }| (subject, detail));
+    let code = reply.enhanced.map(|EnhancedCode { class, subject, detail }| (class, subject, detail));
+    let permanent = reply.is_permanent();
 
-    // Postfix names what it rejects ("<a@b>: Recipient address rejected:
-    // …"), and so do the servers built on it; that word decides first,
-    // except where the reason names the recipient's domain.
-    if has(&["client host rejected", "client host blocked", "client host ["]) {
+    if let Some(named) = postfix_object(text) {
+        return named;
+    }
+    if is_listed(text) {
+        // "Helo domain is listed in Spamhaus": the greeting's name is listed.
+        return if has(&["helo", "ehlo"]) { Refusal::Greeting } else { Refusal::Client };
+    }
+    // Microsoft's 4.7.500–699 say "not now" whatever the words give as cause.
+    if matches!(code, Some((4, 7, 500..=699))) {
+        return Refusal::Limit;
+    }
+    if is_client_cause(code, text) || permanent && has(&["unsolicited"]) {
         return Refusal::Client;
-    }
-    if has(&["helo command rejected", "ehlo command rejected"]) {
-        return Refusal::Greeting;
-    }
-    if has(&["sender address rejected", "sender address refused"]) {
-        return Refusal::Sender;
     }
     if is_limit(code, text) {
         return Refusal::Limit;
@@ -119,20 +127,19 @@ pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
         // no such user there.
         return Refusal::Recipient;
     }
-    // A blocklist named: the client is refused, whatever else is said
-    // ("listed as an open relay" is about the client's own address).
-    if is_listed(text) {
-        return Refusal::Client;
-    }
     // A relay refusal may give its reason ("Relaying denied. IP name lookup
     // failed"): it still refuses the relay.
     if is_relay(code, text) {
         return Refusal::Relay;
     }
-    if is_client(code, text) {
+    if is_client(text) {
         return Refusal::Client;
     }
-    if reply.needs_tls_or_auth() || code == Some((7, 57)) || has(&["must issue a starttls", "starttls first"]) {
+    if has(&["sender rejected"]) {
+        // OpenSMTPD's "530 Sender rejected", despite its code.
+        return Refusal::Sender;
+    }
+    if is_security(reply, code, text) {
         return Refusal::Security;
     }
     if stage == Stage::Greeting || has(&["helo", "ehlo"]) {
@@ -145,15 +152,48 @@ pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
         return Refusal::RecipientDomain;
     }
     match stage {
-        // Whatever else MAIL gets refused for is about the sender.
-        Stage::Sender => return Refusal::Sender,
-        Stage::Banner | Stage::Connect => return Refusal::Unspecified,
+        // Whatever else MAIL gets refused for with the sender quoted is
+        // about the sender (Sendmail writes "<addr>... " before sender
+        // refusals, and not before "Access denied" to the client).
+        Stage::Sender if reply.text().contains('<') || matches!(reply.code, 501 | 553 | 555) => return Refusal::Sender,
+        Stage::Sender | Stage::Banner | Stage::Connect => return Refusal::Unspecified,
         _ => {}
     }
     if is_recipient(code, text) || (reply.code == 501 || reply.code == 553) && stage == Stage::Recipient {
         return Refusal::Recipient;
     }
     Refusal::Unspecified
+}
+
+/// What Postfix (and the servers built on it) names as the object of a
+/// refusal: "<a@b>: Sender address rejected: …", "Helo command [x] blocked
+/// using …", a policy server's SPF verdict on the HELO or MAIL identity.
+fn postfix_object(text: &str) -> Option<Refusal> {
+    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if has(&["why?s=helo"]) {
+        return Some(Refusal::Greeting);
+    }
+    if has(&["why?s=mfrom"]) {
+        return Some(Refusal::Sender);
+    }
+    if has(&["improper use of smtp command pipelining"]) {
+        // reject_unauth_pipelining judges how the client talks.
+        return Some(Refusal::Client);
+    }
+    if has(&["client host rejected", "client host blocked", "client host ["]) {
+        return Some(Refusal::Client);
+    }
+    if has(&["helo command rejected", "ehlo command rejected", "helo command ["]) {
+        return Some(Refusal::Greeting);
+    }
+    if has(&["sender address rejected", "sender address refused", "sender address ["]) {
+        return Some(Refusal::Sender);
+    }
+    if has(&["recipient address ["]) {
+        // reject_rhsbl_recipient: the recipient's domain is listed.
+        return Some(Refusal::RecipientDomain);
+    }
+    None
 }
 
 /// The reply's words in lower case, without the addresses it quotes: an
@@ -198,32 +238,45 @@ pub fn blocklist_named(reply: &Reply) -> Option<String> {
     None
 }
 
-fn is_limit(code: Option<(u16, u16)>, text: &str) -> bool {
+fn is_limit(code: Option<(u8, u16, u16)>, text: &str) -> bool {
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
-    // 4.5.3/5.5.3 too many recipients; 4.7.28/5.7.28 Gmail's rate limit;
-    // 4.3.2 Exchange's "system not accepting network messages"; 4.4.5
-    // system congestion.
-    matches!(code, Some((5, 3) | (7, 28) | (3, 2) | (4, 5)))
+    // X.5.3 too many recipients; X.7.28 Gmail's rate limit; X.3.1 system
+    // full; X.4.5 system congestion; 5.7.508 Microsoft's per-/64 limit;
+    // 4.3.2 not accepting messages now; 4.7.500–699 Microsoft's "try again
+    // later".
+    matches!(code, Some((_, 5, 3) | (_, 7, 28) | (_, 3, 1) | (_, 4, 5) | (5, 7, 508) | (4, 3, 2) | (4, 7, 500..=699)))
         || has(&[
-            "too many connection",
-            "too many concurrent",
-            "too many recipients",
-            "too many errors",
-            "too many messages",
-            "too many simultaneous",
-            "too many sessions",
+            "too many",
+            "too much",
+            "too quickly",
+            "too busy",
             "connection rate",
             "rate limit",
             "rate-limit",
             "ratelimit",
+            "rate exceeds",
+            "unusual rate",
             "connection limit",
             "limit exceeded",
             "exceeded the",
-            "too many smtp",
-            "unusual rate",
+            "exceeded permitted",
+            "excessive volume",
+            "unexpected volume",
+            "greylist",
+            "graylist",
+            "try again later",
+            "try later",
+            "please try again",
+            "come back later",
+            "server busy",
+            "max message",
+            "insufficient system resources",
+            "temporarily unavailable",
         ])
 }
 
+/// A blocklist named: what is listed is refused (the client, unless the
+/// reply says the greeting's name).
 fn is_listed(text: &str) -> bool {
     [
         "blocked using",
@@ -231,6 +284,7 @@ fn is_listed(text: &str) -> bool {
         "listed in",
         "listed on",
         "listed by",
+        "listing in",
         "is in a black list",
         "blacklist",
         "black list",
@@ -244,38 +298,79 @@ fn is_listed(text: &str) -> bool {
     .any(|w| text.contains(w))
 }
 
-fn is_client(code: Option<(u16, u16)>, text: &str) -> bool {
-    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
-    // 5.7.25: no reverse DNS (RFC 7372); 5.7.606–649: Microsoft 365's
-    // banned or unlisted sending addresses; 5.7.510 and 5.7.511 too.
-    matches!(code, Some((7, 25) | (7, 606..=649) | (7, 510 | 511)))
-        || has(&[
-            "barracuda",
-            "sending ip",
-            "your ip",
-            "client ip",
+/// Words that give the client as the cause, whatever else the reply says:
+/// its reverse DNS, its reputation, where it connects from.
+fn is_client_cause(code: Option<(u8, u16, u16)>, text: &str) -> bool {
+    // 5.7.25 no reverse DNS (RFC 7372); Microsoft 365's 5.7.507 (rejected
+    // by the recipient's organisation), 5.7.510/511 and 5.7.606–649 (banned
+    // or unlisted sending addresses); 5.3.2 postscreen's denylist.
+    matches!(code, Some((5, 7, 25 | 507 | 510 | 511 | 606..=649) | (5, 3, 2)))
+        || [
+            "ptr record",
             "reverse dns",
             "reverse lookup",
-            "ptr record",
             "cannot find your hostname",
             "cannot find your reverse hostname",
-            "poor reputation",
-            "bad reputation",
-            "low reputation",
-            "banned",
-            "not authorized to connect",
-            "not allowed to connect",
-            "connection refused",
-            "unsolicited",
-        ])
+            "does not resolve",
+            "possibly forged hostname",
+            "not in whitelist",
+            "ip you're using",
+            "not authorized to send email directly",
+            "permanently deferred",
+            "connections will not be accepted",
+            "connections not accepted",
+            "host network not allowed",
+            "external client",
+            "over ipv6",
+            "reputation",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
-fn is_sender(code: Option<(u16, u16)>, text: &str) -> bool {
+/// Weaker words about the client, read after limits and relay refusals.
+fn is_client(text: &str) -> bool {
+    [
+        "barracuda",
+        "sending ip",
+        "your ip",
+        "client ip",
+        "ip address",
+        "mail from ip",
+        "banned",
+        "not authorized to connect",
+        "not allowed to connect",
+        "connection refused",
+        "blocked - see",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+fn is_security(reply: &Reply, code: Option<(u8, u16, u16)>, text: &str) -> bool {
+    // 5.7.57: Exchange's "Client was not authenticated to send anonymous
+    // mail during MAIL FROM".
+    reply.needs_tls_or_auth()
+        || matches!(code, Some((_, 7, 57)))
+        || [
+            "starttls",
+            "tls required",
+            "encryption is required",
+            "encryption required",
+            "must issue an auth",
+            "authentication is required",
+            "authentication required",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+}
+
+fn is_sender(code: Option<(u8, u16, u16)>, text: &str) -> bool {
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
-    // 5.1.7 bad sender mailbox syntax, 5.1.8 bad sender's system, 5.7.27
-    // sender domain with a null MX (RFC 7505), 5.7.23 SPF, 5.7.26 and
-    // Microsoft's 5.7.508/509 DMARC and SPF.
-    matches!(code, Some((1, 7 | 8) | (7, 23 | 26 | 27 | 508 | 509)))
+    // X.1.7 bad sender mailbox syntax, X.1.8 bad sender's system, X.7.27
+    // sender domain with a null MX (RFC 7505), X.7.23 SPF, X.7.26 and
+    // Microsoft's 5.7.509 DMARC.
+    matches!(code, Some((_, 1, 7 | 8) | (_, 7, 23 | 26 | 27 | 509)))
         || has(&[
             "sender",
             "mail from",
@@ -290,13 +385,13 @@ fn is_sender(code: Option<(u16, u16)>, text: &str) -> bool {
         ])
 }
 
-fn is_recipient_domain(code: Option<(u16, u16)>, text: &str) -> bool {
+fn is_recipient_domain(code: Option<(u8, u16, u16)>, text: &str) -> bool {
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
     // 5.1.2 bad destination system address, 5.1.10 recipient address has a
     // null MX (RFC 7505).
     let microsofts_not_found = has(&["recipientnotfound", "recipient not found"]);
     // Microsoft says 5.1.10 for a mailbox not found, not for a null MX.
-    matches!(code, Some((1, 2 | 10))) && !microsofts_not_found
+    matches!(code, Some((_, 1, 2 | 10))) && !microsofts_not_found
         || has(&[
             "does not accept mail",
             "nullmx",
@@ -316,11 +411,11 @@ fn is_recipient_domain(code: Option<(u16, u16)>, text: &str) -> bool {
         ])
 }
 
-fn is_relay(code: Option<(u16, u16)>, text: &str) -> bool {
+fn is_relay(code: Option<(u8, u16, u16)>, text: &str) -> bool {
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
     // 5.7.54: Exchange's "Unable to relay recipient in non-accepted domain";
     // 5.7.64: Exchange Online's "TenantAttribution; Relay Access Denied".
-    matches!(code, Some((7, 54 | 64)))
+    matches!(code, Some((_, 7, 54 | 64)))
         || has(&[
             "relay access",
             "relaying",
@@ -340,6 +435,8 @@ fn is_relay(code: Option<(u16, u16)>, text: &str) -> bool {
             "relay from",
             "relay attempt",
             "relay permission",
+            "cannot deliver mail for",
+            "delivery is not allowed",
             "rcpthosts",
             "not a gateway",
             "not local host",
@@ -354,11 +451,11 @@ fn is_relay(code: Option<(u16, u16)>, text: &str) -> bool {
         ])
 }
 
-fn is_recipient(code: Option<(u16, u16)>, text: &str) -> bool {
+fn is_recipient(code: Option<(u8, u16, u16)>, text: &str) -> bool {
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
     // 5.1.1 bad destination mailbox, 5.1.3 bad destination syntax, 5.1.6
     // mailbox moved, 5.2.1 mailbox disabled, 5.1.0 other address status.
-    matches!(code, Some((1, 0 | 1 | 3 | 6) | (2, 1)))
+    matches!(code, Some((_, 1, 0 | 1 | 3 | 6) | (_, 2, 1)))
         || has(&[
             "user unknown",
             "unknown user",
@@ -381,6 +478,8 @@ fn is_recipient(code: Option<(u16, u16)>, text: &str) -> bool {
             "domain literals not allowed",
             "bad recipient",
             "not a valid",
+            "doesn't have a",
+            "no such account",
         ])
 }
 

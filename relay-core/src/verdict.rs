@@ -235,7 +235,7 @@ impl Outcome {
             Outcome::Unconfirmed { control, catch_all: false } => format!(
                 "The server accepted this recipient{said}, but whether it takes any recipient there could not be checked (the control <{control}> got no firm answer), so this acceptance is not proof of relaying."
             ),
-            Outcome::Deferred { at } if reply.is_some_and(|r| refusal::classify(*at, r) == Refusal::Limit) => format!(
+            Outcome::Deferred { at } if reply.is_some_and(|r| is_limit_not_greylisting(*at, r)) => format!(
                 "The server limits what it takes from us{said}, and this probe could not be asked within what it allowed ({at})."
             ),
             Outcome::Deferred { at } => format!("The server said \"not now\" {at}{said}, as greylisting does; the relay question stays open until it answers for good."),
@@ -255,6 +255,13 @@ impl Outcome {
             Outcome::NotAsked { refused, .. } => not_asked(*refused, reply),
         }
     }
+}
+
+/// A limit on what the server takes from us (connections, recipients, a
+/// rate), said apart from greylisting, which is a "not yet" of its own.
+fn is_limit_not_greylisting(at: Stage, reply: &Reply) -> bool {
+    let text = reply.text().to_ascii_lowercase();
+    refusal::classify(at, reply) == Refusal::Limit && !text.contains("greylist") && !text.contains("graylist")
 }
 
 /// Why a probe was never asked, and what to do, in words.
