@@ -1,7 +1,9 @@
-//! Which mail server software a banner names, and what to change in it when
-//! it relays. The guess only picks advice; nothing else depends on it.
+//! Which mail server software a banner names (for Microsoft's, which
+//! generation), its version when the banner gives one, and what to change in
+//! it when it relays. The guess only picks words and advice; nothing else
+//! depends on it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,27 +23,262 @@ crate::de::deserialize_by_name!(Software {
     OpenSmtpd = "opensmtpd", Qmail = "qmail", Other = "other",
 });
 
-impl Software {
-    /// Guesses from the banner and the EHLO greeting line, which often say
-    /// more than the banner (Exchange, for one, hides in its banner).
-    pub fn recognise(texts: &[&str]) -> Software {
-        let all = texts.join(" ").to_ascii_lowercase();
-        let has = |s: &str| all.contains(s);
-        if has("postfix") {
+/// Which of Microsoft's SMTP servers answered. They all say "Microsoft
+/// ESMTP MAIL Service" or close to it, but each generation keeps its relay
+/// settings in a different place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Generation {
+    /// Exchange 5.5 (and 5.0): the Internet Mail Service, set up in the
+    /// Exchange Administrator program.
+    Exchange55,
+    /// Exchange 2000 and 2003: SMTP virtual servers of Windows' IIS SMTP
+    /// service (Windows 2000 or Server 2003), set up in Exchange System
+    /// Manager. The banner cannot tell them from the IIS SMTP service alone
+    /// unless the EHLO reply shows Exchange's own verbs.
+    Exchange2000,
+    /// The IIS SMTP service alone, on a Windows where Exchange 2000/2003
+    /// cannot run (its banner says version 7.0 or later from Windows Server
+    /// 2008 on): IIS 6.0 Manager's virtual servers.
+    IisSmtp,
+    /// Exchange 2007 to 2019 and Subscription Edition: receive connectors.
+    Exchange2007,
+    /// Exchange Online (Microsoft 365): inbound connectors.
+    ExchangeOnline,
+}
+
+crate::de::deserialize_by_name!(Generation {
+    Exchange55 = "exchange55", Exchange2000 = "exchange2000", IisSmtp = "iis_smtp",
+    Exchange2007 = "exchange2007", ExchangeOnline = "exchange_online",
+});
+
+/// What answered, as closely as its banner and EHLO reply say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub software: Software,
+    /// For Microsoft's servers, which generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Generation>,
+    /// A name for people: "Sendmail", "Microsoft Exchange 2007–2019/SE
+    /// (receive connectors)"; `None` when the software is not recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// The version the banner gives (`8.17.1`, `5.5.2653.13`); for Exchange
+    /// 2000/2003 and IIS, the version of Windows' SMTP service
+    /// (`6.0.3790.3959`). `None` when the banner gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl From<Software> for Identity {
+    /// Only the software, for reports that say no more.
+    fn from(software: Software) -> Identity {
+        let product = (software != Software::Other).then(|| software.name().to_string());
+        Identity { software, generation: None, product, version: None }
+    }
+}
+
+impl Identity {
+    /// Recognises the software from the banner and the EHLO reply, which
+    /// often say more than the banner (Exchange, for one, hides in its
+    /// banner when an administrator customised it). Each text is a reply's
+    /// text, or its wire lines with their codes; each one's first word, the
+    /// server's own name, names no product (`exim.example.org ESMTP Postfix`
+    /// is Postfix) but tells Exchange Online apart.
+    pub fn recognise(texts: &[&str]) -> Identity {
+        let words = Words::read(texts);
+        let software = if words.has("postfix") {
             Software::Postfix
-        } else if has("exim") {
+        } else if words.has("exim") {
             Software::Exim
-        } else if has("sendmail") {
+        } else if words.has("sendmail") {
             Software::Sendmail
-        } else if has("microsoft esmtp") || has("exchange") || has("microsoft") {
+        } else if words.has("microsoft") || words.has("exchange") || words.any(EXCHANGE_VERBS) {
             Software::Exchange
-        } else if has("opensmtpd") {
+        } else if words.has("opensmtpd") {
             Software::OpenSmtpd
-        } else if has("qmail") || has("netqmail") {
+        } else if words.has("qmail") || words.has("netqmail") {
             Software::Qmail
         } else {
             Software::Other
+        };
+        match software {
+            Software::Exchange => exchange(&words),
+            Software::Other => Identity::default(),
+            Software::Qmail if words.has("netqmail") => Identity {
+                product: Some("netqmail".into()),
+                version: words.version_after("netqmail"),
+                ..Identity::from(software)
+            },
+            _ => {
+                let name = software.name().to_ascii_lowercase();
+                Identity { version: words.version_after(&name), ..Identity::from(software) }
+            }
         }
+    }
+
+    /// The product and its version in a few words: "Sendmail 8.17.1",
+    /// "Microsoft Exchange 5.5 (Internet Mail Service), version 5.5.2653.13".
+    pub fn label(&self) -> String {
+        let name = self.product.clone().unwrap_or_else(|| self.software.name().to_string());
+        match (&self.version, self.generation) {
+            (None, _) => name,
+            (Some(v), Some(Generation::Exchange2000 | Generation::IisSmtp)) => format!("{name}, SMTP service {v}"),
+            (Some(v), Some(_)) => format!("{name}, version {v}"),
+            (Some(v), None) => format!("{name} {v}"),
+        }
+    }
+}
+
+/// EHLO verbs only Exchange advertises (and the IIS SMTP service once
+/// Exchange 2000/2003 extends it).
+const EXCHANGE_VERBS: &[&str] =
+    &["xexch50", "x-exps", "x-link2state", "x-anonymoustls", "xrdst", "xshadow", "xshadowrequest"];
+/// EHLO verbs of Exchange 2007 and later.
+const EXCHANGE_2007_VERBS: &[&str] = &["x-anonymoustls", "xrdst", "xshadow", "xshadowrequest"];
+/// The parents of Exchange Online's host names (worldwide, its US
+/// government cloud, and the ones 21Vianet and Germany ran).
+const ONLINE_HOSTS: &[&str] = &[".outlook.com", ".office365.com", ".office365.us", ".outlook.cn", ".outlook.de"];
+
+/// Which generation of Exchange (or IIS) the words show, with its version.
+fn exchange(words: &Words) -> Identity {
+    let identity = |generation, product: &str, version: Option<String>| Identity {
+        software: Software::Exchange,
+        generation: Some(generation),
+        product: Some(product.to_string()),
+        version,
+    };
+    // 220 host ESMTP Server (Microsoft Exchange Internet Mail Service 5.5.2653.13) ready
+    if let Some(version) = words.number_after("exchange internet mail service") {
+        let product = if version.starts_with("5.0") {
+            "Microsoft Exchange 5.0 (Internet Mail Service)"
+        } else {
+            "Microsoft Exchange 5.5 (Internet Mail Service)"
+        };
+        return identity(Generation::Exchange55, product, Some(version));
+    }
+    let exchange_verbs = words.any(EXCHANGE_VERBS);
+    // 220 host Microsoft ESMTP MAIL Service, Version: 6.0.3790.3959 ready at ...
+    // The version is the IIS SMTP service's: 5.0 on Windows 2000, 6.0 on
+    // Server 2003, where Exchange 2000/2003 run; 7.0 and later on Windows
+    // Server 2008 and later, where they do not.
+    if let Some(version) = words.number_after("mail service, version:") {
+        let windows = if version.starts_with("5.0.") {
+            "Windows 2000"
+        } else if version.starts_with("6.0.") {
+            "Windows Server 2003"
+        } else {
+            let later = version.split('.').next().and_then(|major| major.parse::<u32>().ok()).is_some_and(|m| m >= 7);
+            let product = if later {
+                "Microsoft IIS SMTP service (Windows Server 2008 or later), not Exchange"
+            } else {
+                "Microsoft IIS SMTP service"
+            };
+            return identity(Generation::IisSmtp, product, Some(version));
+        };
+        let product = if exchange_verbs {
+            format!("Microsoft Exchange 2000/2003 (SMTP virtual server, {windows})")
+        } else {
+            format!("Microsoft Exchange 2000/2003 or the IIS SMTP service alone ({windows})")
+        };
+        return identity(Generation::Exchange2000, &product, Some(version));
+    }
+    if words.hosts.iter().chain(&words.words).any(|w| ONLINE_HOSTS.iter().any(|parent| w.ends_with(parent))) {
+        return identity(Generation::ExchangeOnline, "Exchange Online (Microsoft 365)", None);
+    }
+    if words.lower.contains("microsoft esmtp mail service") || words.any(EXCHANGE_2007_VERBS) {
+        return identity(Generation::Exchange2007, "Microsoft Exchange 2007–2019/SE (receive connectors)", None);
+    }
+    if words.has("x-link2state") {
+        return identity(Generation::Exchange2000, "Microsoft Exchange 2000/2003 (SMTP virtual server)", None);
+    }
+    Identity::from(Software::Exchange)
+}
+
+/// The texts' words, read once.
+struct Words {
+    /// Every word but each text's leading host name, in lower case, split
+    /// at brackets and separators and without a trailing `.` or `:`.
+    words: Vec<String>,
+    /// Each text's leading host name, in lower case.
+    hosts: Vec<String>,
+    /// All the texts in lower case, reply codes removed, lines joined by
+    /// spaces.
+    lower: String,
+}
+
+impl Words {
+    fn read(texts: &[&str]) -> Words {
+        let mut out = Words { words: Vec::new(), hosts: Vec::new(), lower: String::new() };
+        for text in texts {
+            for (n, line) in text.lines().enumerate() {
+                let line = strip_code(line);
+                out.lower.push_str(&line.to_lowercase());
+                out.lower.push(' ');
+                for (i, word) in line.split_whitespace().enumerate() {
+                    let word = word.to_lowercase();
+                    if n == 0 && i == 0 && word.contains('.') {
+                        out.hosts.push(word);
+                        continue;
+                    }
+                    for piece in word.split(['(', ')', '[', ']', '<', '>', ';', ',', '/', '"']) {
+                        let piece = piece.trim_end_matches(['.', ':']);
+                        if !piece.is_empty() {
+                            out.words.push(piece.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn has(&self, word: &str) -> bool {
+        self.words.iter().any(|w| w == word)
+    }
+
+    /// Whether any word is one of `verbs` or starts one (`X-EXPS=LOGIN`).
+    fn any(&self, verbs: &[&str]) -> bool {
+        self.words.iter().any(|w| verbs.iter().any(|v| w == v || w.starts_with(&format!("{v}="))))
+    }
+
+    /// The version right after the first `name`: `Exim 4.96`, `Sendmail
+    /// 8.17.1/8.17.1`, `Postfix (3.7.11)`.
+    fn version_after(&self, name: &str) -> Option<String> {
+        let at = self.words.iter().position(|w| w == name)?;
+        self.words.get(at + 1).filter(|w| is_version(w)).cloned()
+    }
+
+    /// The dotted number right after `phrase` in the text.
+    fn number_after(&self, phrase: &str) -> Option<String> {
+        let (_, rest) = self.lower.split_once(phrase)?;
+        let number: String = rest.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let number = number.trim_end_matches('.');
+        is_version(number).then(|| number.to_string())
+    }
+}
+
+/// A line without its reply code (`220 `, `250-`), if it has one.
+fn strip_code(line: &str) -> &str {
+    let b = line.as_bytes();
+    if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) && matches!(b.get(3), None | Some(b' ' | b'-')) {
+        line.get(4..).unwrap_or("")
+    } else {
+        line
+    }
+}
+
+/// `4.96`, `8.17.1`, `1.03`, `4.97_1`: a digit first, and a dot.
+fn is_version(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_digit())
+        && word.contains('.')
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+impl Software {
+    /// Guesses from the banner and the EHLO reply; see [`Identity::recognise`].
+    pub fn recognise(texts: &[&str]) -> Software {
+        Identity::recognise(texts).software
     }
 
     pub fn name(self) -> &'static str {
@@ -144,5 +381,149 @@ mod tests {
         for (banner, want) in cases {
             assert_eq!(Software::recognise(&[banner]), want, "{banner}");
         }
+    }
+
+    /// Real banners, one per generation and per MTA at least (the Exchange
+    /// ones as Microsoft's KB articles and public transcripts show them).
+    #[test]
+    fn recognises_product_and_version() {
+        use Generation::*;
+        let cases: &[(&[&str], Software, Option<Generation>, Option<&str>, Option<&str>)] = &[
+            // The seed article's figure; and with ESMTP turned off (KB Q194131).
+            (
+                &["mail.example.com ESMTP Server (Microsoft Exchange Internet Mail Service 5.5.2653.13) ready"],
+                Software::Exchange,
+                Some(Exchange55),
+                Some("Microsoft Exchange 5.5 (Internet Mail Service)"),
+                Some("5.5.2653.13"),
+            ),
+            (
+                &["mail.example.com  SMTP Server (Microsoft Exchange Internet Mail Service 5.5.2232.0) Ready."],
+                Software::Exchange,
+                Some(Exchange55),
+                Some("Microsoft Exchange 5.5 (Internet Mail Service)"),
+                Some("5.5.2232.0"),
+            ),
+            (
+                &["mail.example.com Microsoft ESMTP MAIL Service, Version: 6.0.3790.3959 ready at  Thu, 3 Dec 2026 10:00:00 +0000"],
+                Software::Exchange,
+                Some(Exchange2000),
+                Some("Microsoft Exchange 2000/2003 or the IIS SMTP service alone (Windows Server 2003)"),
+                Some("6.0.3790.3959"),
+            ),
+            // Windows 2000's IIS (KB Q254560), and its EHLO with Exchange's verbs.
+            (
+                &[
+                    "220 exchange.example.com Microsoft ESMTP MAIL Service, Version: 5.0.2195.2966 ready at  Mon, 24 Sep 2001 02:52:54 -0700",
+                    "exchange.example.com Hello [192.0.2.1] TURN ATRN SIZE 5242880 ETRN PIPELINING DSN ENHANCEDSTATUSCODES 8bitmime BINARYMIME CHUNKING VRFY X-EXPS GSSAPI NTLM AUTH GSSAPI NTLM X-LINK2STATE XEXCH50 OK",
+                ],
+                Software::Exchange,
+                Some(Exchange2000),
+                Some("Microsoft Exchange 2000/2003 (SMTP virtual server, Windows 2000)"),
+                Some("5.0.2195.2966"),
+            ),
+            // Windows Server 2019's IIS SMTP service: no Exchange there.
+            (
+                &["VICTIM Microsoft ESMTP MAIL Service, Version: 10.0.17763.1697 ready at  Wed, 4 Jan 2023 00:05:27 -0500"],
+                Software::Exchange,
+                Some(IisSmtp),
+                Some("Microsoft IIS SMTP service (Windows Server 2008 or later), not Exchange"),
+                Some("10.0.17763.1697"),
+            ),
+            (
+                &["EX01.corp.example.com Microsoft ESMTP MAIL Service ready at Thu, 3 Dec 2026 10:00:00 +0000"],
+                Software::Exchange,
+                Some(Exchange2007),
+                Some("Microsoft Exchange 2007–2019/SE (receive connectors)"),
+                None,
+            ),
+            // A customised banner; the EHLO reply still shows Exchange 2007+.
+            (
+                &[
+                    "220 mail.example.com ESMTP Ready",
+                    "mail.example.com Hello [192.0.2.1] SIZE 37748736 PIPELINING DSN ENHANCEDSTATUSCODES STARTTLS X-ANONYMOUSTLS AUTH NTLM X-EXPS GSSAPI NTLM 8BITMIME BINARYMIME CHUNKING XRDST",
+                ],
+                Software::Exchange,
+                Some(Exchange2007),
+                Some("Microsoft Exchange 2007–2019/SE (receive connectors)"),
+                None,
+            ),
+            (
+                &["BN8NAM12FT011.mail.protection.outlook.com Microsoft ESMTP MAIL Service ready at Thu, 3 Dec 2026 10:00:00 +0000 [08DE8A01A0B45E1B]"],
+                Software::Exchange,
+                Some(ExchangeOnline),
+                Some("Exchange Online (Microsoft 365)"),
+                None,
+            ),
+            (
+                &["TYAP286CA0019.outlook.office365.com Microsoft ESMTP MAIL Service ready at Mon, 1 Nov 2021 14:02:29 +0000"],
+                Software::Exchange,
+                Some(ExchangeOnline),
+                Some("Exchange Online (Microsoft 365)"),
+                None,
+            ),
+            (&["mx.example.org ESMTP Postfix (Debian/GNU)"], Software::Postfix, None, Some("Postfix"), None),
+            (&["mx.example.org ESMTP Postfix (3.7.11)"], Software::Postfix, None, Some("Postfix"), Some("3.7.11")),
+            (&["mail.example.org ESMTP Exim 4.96 Mon, 01 Jan 2024 10:00:00 +0000"], Software::Exim, None, Some("Exim"), Some("4.96")),
+            (&["mail.example.org ESMTP Sendmail 8.17.1/8.17.1; Thu, 3 Dec 2026 10:00:00 GMT"], Software::Sendmail, None, Some("Sendmail"), Some("8.17.1")),
+            (
+                &["mail.example.org ESMTP Sendmail 8.15.2/8.15.2/Debian-22ubuntu3; Thu, 3 Dec 2026 10:00:00 +0000"],
+                Software::Sendmail,
+                None,
+                Some("Sendmail"),
+                Some("8.15.2"),
+            ),
+            (&["mail.example.org ESMTP Sendmail Ready; Thu, 3 Dec 2026"], Software::Sendmail, None, Some("Sendmail"), None),
+            (&["mail.example.org ESMTP OpenSMTPD"], Software::OpenSmtpd, None, Some("OpenSMTPD"), None),
+            (&["mail.example.org ESMTP qmail 1.03"], Software::Qmail, None, Some("qmail"), Some("1.03")),
+            (&["mail.example.org ESMTP netqmail 1.06"], Software::Qmail, None, Some("netqmail"), Some("1.06")),
+            (&["mail.example.org ESMTP"], Software::Other, None, None, None),
+            // The server's own name names no product.
+            (&["exim.example.org ESMTP Postfix"], Software::Postfix, None, Some("Postfix"), None),
+            (&["exchange.example.org ESMTP ready"], Software::Other, None, None, None),
+            // Wire lines, codes and all, as the engine keeps the banner.
+            (&["220-mx.example.org ESMTP Exim 4.97.1 Thu, 3 Dec 2026\n220 no spam here"], Software::Exim, None, Some("Exim"), Some("4.97.1")),
+        ];
+        for (texts, software, generation, product, version) in cases {
+            let got = Identity::recognise(texts);
+            assert_eq!(got.software, *software, "{texts:?}");
+            assert_eq!(got.generation, *generation, "{texts:?}");
+            assert_eq!(got.product.as_deref(), *product, "{texts:?}");
+            assert_eq!(got.version.as_deref(), *version, "{texts:?}");
+        }
+    }
+
+    #[test]
+    fn labels_say_product_and_version() {
+        let label = |banner: &str| Identity::recognise(&[banner]).label();
+        assert_eq!(label("mail.example.org ESMTP Sendmail 8.17.1/8.17.1"), "Sendmail 8.17.1");
+        assert_eq!(
+            label("mail.example.com ESMTP Server (Microsoft Exchange Internet Mail Service 5.5.2653.13) ready"),
+            "Microsoft Exchange 5.5 (Internet Mail Service), version 5.5.2653.13"
+        );
+        assert_eq!(
+            label("mail.example.com Microsoft ESMTP MAIL Service, Version: 6.0.3790.3959 ready at  Thu, 3 Dec 2026"),
+            "Microsoft Exchange 2000/2003 or the IIS SMTP service alone (Windows Server 2003), SMTP service 6.0.3790.3959"
+        );
+        assert_eq!(label("mail.example.org ESMTP"), "an unrecognised mail server");
+    }
+
+    #[test]
+    fn identities_read_back_as_written() {
+        for banner in [
+            "mail.example.com Microsoft ESMTP MAIL Service, Version: 6.0.3790.3959 ready",
+            "mail.example.org ESMTP Exim 4.96",
+            "mail.example.org ESMTP",
+        ] {
+            let identity = Identity::recognise(&[banner]);
+            let json = serde_json::to_string(&identity).unwrap();
+            assert_eq!(serde_json::from_str::<Identity>(&json).unwrap(), identity, "{json}");
+        }
+        use Generation::*;
+        for g in [Exchange55, Exchange2000, IisSmtp, Exchange2007, ExchangeOnline] {
+            let json = serde_json::to_string(&g).unwrap();
+            assert_eq!(serde_json::from_str::<Generation>(&json).unwrap(), g, "{json}");
+        }
+        assert_eq!(serde_json::to_string(&ExchangeOnline).unwrap(), r#""exchange_online""#);
     }
 }
