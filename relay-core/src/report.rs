@@ -7,7 +7,7 @@ use crate::capabilities::Capabilities;
 use crate::finding::Finding;
 use crate::probe::ProbeKind;
 use crate::refusal::Refusal;
-use crate::software::Software;
+use crate::software::{Identity, Software};
 use crate::step::Step;
 use crate::tls::TlsFacts;
 use crate::transcript::TranscriptLine;
@@ -73,6 +73,10 @@ pub struct Server {
     /// The server's own name: the first word of its banner.
     pub name: Option<String>,
     pub software: Software,
+    /// The software more closely: for Exchange its generation, and the
+    /// version the banner gives; `None` when nothing was recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     /// EHLO extensions; empty if the server only speaks HELO.
     pub capabilities: Capabilities,
     /// The extensions in plain words.

@@ -526,4 +526,19 @@ mod tests {
         }
         assert_eq!(serde_json::to_string(&ExchangeOnline).unwrap(), r#""exchange_online""#);
     }
+
+    #[test]
+    fn a_report_without_an_identity_is_written_as_before() {
+        use crate::report::Server;
+        let json = serde_json::to_string(&Server::default()).unwrap();
+        assert!(!json.contains("identity"), "{json}");
+        let identity = Some(Identity::recognise(&["mail.example.org ESMTP Sendmail 8.17.1/8.17.1"]));
+        let server = Server { software: Software::Sendmail, identity, ..Server::default() };
+        let json = serde_json::to_string(&server).unwrap();
+        assert!(
+            json.contains(r#""identity":{"software":"sendmail","product":"Sendmail","version":"8.17.1"}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Server>(&json).unwrap(), server);
+    }
 }
