@@ -130,6 +130,67 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// What to change so that the server stops relaying for strangers: for
+    /// Exchange, in the generation's own tool; otherwise as
+    /// [`Software::advice`].
+    pub fn advice(&self) -> &'static [&'static str] {
+        match self.generation {
+            Some(generation) => generation.advice(),
+            None => self.software.advice(),
+        }
+    }
+
+    /// As [`Software::catch_all_advice`], except for the Microsoft servers
+    /// where its cmdlet does not exist (before Exchange 2007, IIS) or does
+    /// not apply (Exchange Online): the general advice instead.
+    pub fn catch_all_advice(&self) -> &'static [&'static str] {
+        match self.generation {
+            Some(Generation::Exchange2007) | None => self.software.catch_all_advice(),
+            Some(_) => Software::Other.catch_all_advice(),
+        }
+    }
+}
+
+impl Generation {
+    /// What to change, where this generation keeps its relay settings.
+    pub fn advice(self) -> &'static [&'static str] {
+        match self {
+            Generation::Exchange55 => &[
+                "In the Exchange Administrator program, open Configuration → Connections → Internet Mail Service → Properties → Routing tab and choose \"Do not reroute incoming SMTP mail\", unless POP3 and IMAP4 clients send their mail through this server.",
+                "If it must reroute (\"Reroute incoming SMTP mail\"), click Routing Restrictions (Exchange 5.5 Service Pack 1 and later) and let only \"Hosts and clients that successfully authenticate\" and the IP addresses of your own hosts route mail; nobody else.",
+                "Install Service Pack 4: earlier builds reroute some encapsulated addresses despite these settings (Microsoft KB Q237927, Q264330).",
+                "Do this on every Internet Mail Service of every site, then test again. Exchange 5.5 has been unsupported for many years: plan to replace it.",
+            ],
+            Generation::Exchange2000 => &[
+                "In Exchange System Manager, open Servers → SERVER → Protocols → SMTP → Default SMTP Virtual Server → Properties (under Administrative Groups → GROUP first when administrative groups are shown), then the Access tab → Relay.",
+                "Choose \"Only the list below\", and leave the list empty or add only your own hosts, by IP address (single computer or group of computers), never by domain: a domain entry trusts whoever controls the reverse DNS of the connecting address.",
+                "Untick \"Allow all computers which successfully authenticate to relay, regardless of the list above\" unless your users send through this server, and then only with strong passwords: a guessed password makes it a relay again.",
+                "Under Routing Groups → GROUP → Connectors, no SMTP connector's Address Space tab may tick \"Allow messages to be relayed to these domains\" for the * address space.",
+                "Do this on every SMTP virtual server and on every Exchange server separately: each one relays on its own. Then test again.",
+            ],
+            Generation::IisSmtp => &[
+                "This is Windows' own SMTP service, not Exchange. In Internet Information Services (IIS) 6.0 Manager, open the SMTP virtual server (SMTP Virtual Server #1 by default) → Properties → Access tab → Relay.",
+                "Choose \"Only the list below\" and list only your own hosts, by IP address, never by domain: a domain entry trusts whoever controls the reverse DNS of the connecting address.",
+                "Untick \"Allow all computers which successfully authenticate to relay, regardless of the list above\" unless your applications authenticate, and then only with strong passwords.",
+                "Do this on every SMTP virtual server and every Windows server that runs the service, then test again.",
+            ],
+            Generation::Exchange2007 => &[
+                "In the Exchange Management Shell, find the receive connectors that let anonymous sessions relay: Get-ReceiveConnector | Get-ADPermission -User \"NT AUTHORITY\\ANONYMOUS LOGON\" | Where-Object {$_.ExtendedRights -like \"*Any-Recipient*\"} (the account's name is in Windows' language, for example NT-AUTORITÄT\\ANONYMOUS-ANMELDUNG).",
+                "Remove that right from each connector listed: Remove-ADPermission -Identity \"SERVER\\CONNECTOR\" -User \"NT AUTHORITY\\ANONYMOUS LOGON\" -ExtendedRights ms-Exch-SMTP-Accept-Any-Recipient (or end the line above with | Remove-ADPermission).",
+                "A connector that must relay for printers or applications: make it a connector of its own and keep its RemoteIPRanges to those hosts (Set-ReceiveConnector \"SERVER\\CONNECTOR\" -RemoteIPRanges 192.0.2.10,192.0.2.11), never 0.0.0.0-255.255.255.255. The same for any connector whose AuthMechanism is ExternalAuthoritative (\"Externally secured\"): it trusts every address in its RemoteIPRanges fully.",
+                "Check the connectors of every Exchange server (Get-ReceiveConnector lists them all; -Server NAME for one): each server relays on its own. Then test again.",
+            ],
+            Generation::ExchangeOnline => &[
+                "Exchange Online relays to the Internet only mail that one of your inbound connectors attributes to your organisation: in the Exchange admin center, open Mail flow → Connectors and look at every connector from \"Your organization's email server\".",
+                "Each must recognise your own servers by their own IP addresses (a few, never a provider's whole range) or by the certificate subject name they present over TLS. In Exchange Online PowerShell: Get-InboundConnector | Format-List Name,ConnectorType,SenderIPAddresses,TlsSenderCertificateName (ConnectorType OnPremises are those from your organisation).",
+                "An \"open relay\" here usually means such an on-premises connector trusting too much; connectors from a partner organisation only add restrictions (TLS, the partner's IP addresses or domains) to that partner's mail.",
+                "If this check ran from a network your connectors list, Exchange Online was right to relay for it: test again from an address they do not list.",
+            ],
+        }
+    }
+}
+
 /// EHLO verbs only Exchange advertises (and the IIS SMTP service once
 /// Exchange 2000/2003 extends it).
 const EXCHANGE_VERBS: &[&str] =
@@ -525,6 +586,56 @@ mod tests {
             assert_eq!(serde_json::from_str::<Generation>(&json).unwrap(), g, "{json}");
         }
         assert_eq!(serde_json::to_string(&ExchangeOnline).unwrap(), r#""exchange_online""#);
+    }
+
+    #[test]
+    fn each_generation_is_told_its_own_tool() {
+        let cases = [
+            (
+                "mail.example.com ESMTP Server (Microsoft Exchange Internet Mail Service 5.5.2653.13) ready",
+                &["Exchange Administrator", "Internet Mail Service", "Routing", "Reroute incoming SMTP mail"][..],
+            ),
+            (
+                "mail.example.com Microsoft ESMTP MAIL Service, Version: 6.0.3790.3959 ready at  Thu, 3 Dec 2026",
+                &[
+                    "Exchange System Manager",
+                    "Default SMTP Virtual Server",
+                    "Only the list below",
+                    "successfully authenticate",
+                ],
+            ),
+            (
+                "web01 Microsoft ESMTP MAIL Service, Version: 10.0.14393.4169 ready at  Mon, 22 Dec 2025",
+                &["IIS) 6.0 Manager", "Only the list below"],
+            ),
+            (
+                "EX01.corp.example.com Microsoft ESMTP MAIL Service ready at Thu, 3 Dec 2026",
+                &[
+                    "Exchange Management Shell",
+                    "Get-ReceiveConnector",
+                    "ANONYMOUS LOGON",
+                    "Remove-ADPermission",
+                    "RemoteIPRanges",
+                ],
+            ),
+            (
+                "BN8NAM12FT011.mail.protection.outlook.com Microsoft ESMTP MAIL Service ready at Thu, 3 Dec 2026",
+                &["Exchange admin center", "Connectors", "Your organization's email server", "Get-InboundConnector"],
+            ),
+        ];
+        for (banner, tools) in cases {
+            let identity = Identity::recognise(&[banner]);
+            let advice = identity.advice().join(" ");
+            assert!(identity.generation.is_some() && !advice.is_empty(), "{banner}");
+            for tool in tools {
+                assert!(advice.contains(tool), "{banner}: no {tool} in {advice}");
+            }
+            assert!(!identity.catch_all_advice().is_empty(), "{banner}");
+        }
+        // Without a generation, the software's own advice.
+        let postfix = Identity::recognise(&["mx.example.org ESMTP Postfix"]);
+        assert_eq!(postfix.advice(), Software::Postfix.advice());
+        assert_eq!(Identity::from(Software::Exchange).advice(), Software::Exchange.advice());
     }
 
     #[test]
