@@ -128,9 +128,7 @@ impl Identity {
             (Some(v), None) => format!("{name} {v}"),
         }
     }
-}
 
-impl Identity {
     /// What to change so that the server stops relaying for strangers: for
     /// Exchange, in the generation's own tool; otherwise as
     /// [`Software::advice`].
@@ -148,6 +146,16 @@ impl Identity {
         match self.generation {
             Some(Generation::Exchange2007) | None => self.software.catch_all_advice(),
             Some(_) => Software::Other.catch_all_advice(),
+        }
+    }
+
+    /// The setting that usually opens the hole a relay probe found, named
+    /// for this software (and Exchange generation); see
+    /// [`Software::hole_advice`].
+    pub fn hole_advice(&self, probe_id: &str) -> &'static [&'static str] {
+        match (self.software, self.generation, Hole::of(probe_id)) {
+            (Software::Exchange, Some(generation), Some(hole)) => generation.hole_advice(hole),
+            _ => self.software.hole_advice(probe_id),
         }
     }
 }
@@ -188,6 +196,72 @@ impl Generation {
                 "If this check ran from a network your connectors list, Exchange Online was right to relay for it: test again from an address they do not list.",
             ],
         }
+    }
+
+    fn hole_advice(self, hole: Hole) -> &'static [&'static str] {
+        match (self, hole) {
+            (Generation::Exchange55, Hole::Greeting) => &[
+                "Exchange 5.5's routing restrictions look at the connecting host (its IP address, the address it connects to, or its authentication), never at the HELO name: something else decided on the greeting, such as a gateway in front of the server.",
+            ],
+            (Generation::Exchange55, Hole::Sender) => &[
+                "Exchange 5.5's routing restrictions look at the connecting host (its IP address, the address it connects to, or its authentication), never at the sender: a relay that depends on the sender comes from something else, such as a gateway in front of the server; check its sender allow-lists.",
+            ],
+            (Generation::Exchange2000 | Generation::IisSmtp, Hole::Greeting) => &[
+                "An SMTP virtual server's Relay list looks at the connecting computer (its IP address, or its domain through reverse DNS) and at authentication, never at the HELO name: something else decided on the greeting, such as a gateway in front of the server.",
+            ],
+            (Generation::Exchange2000 | Generation::IisSmtp, Hole::Sender) => &[
+                "An SMTP virtual server's Relay list looks at the connecting computer (its IP address, or its domain through reverse DNS) and at authentication, never at the sender: a relay that depends on the sender comes from something else, such as a gateway in front of the server; check its sender allow-lists.",
+            ],
+            (Generation::Exchange2007, Hole::Greeting) => &[
+                "Exchange grants relaying per session, by the ms-Exch-SMTP-Accept-Any-Recipient right of the receive connector that took the connection (chosen by the client's address, RemoteIPRanges), never by the HELO name: something else decided on the greeting, such as a gateway or transport agent in front of Exchange.",
+            ],
+            (Generation::Exchange2007, Hole::Sender) => &[
+                "Exchange grants relaying per session, by the ms-Exch-SMTP-Accept-Any-Recipient right of the receive connector that took the connection, never by the sender; ms-Exch-SMTP-Accept-Authoritative-Domain-Sender only decides whether an anonymous sender in your own domains is taken at all.",
+                "A relay that depends on the sender comes from something else, such as a gateway or transport agent in front of Exchange: check its sender allow-lists, and still check the anonymous right as above.",
+            ],
+            (Generation::ExchangeOnline, Hole::Greeting) => &[
+                "Exchange Online's inbound connectors recognise your servers by IP address or certificate, never by the HELO name: check the connectors' SenderIPAddresses for a range that includes the address this check came from.",
+            ],
+            (Generation::ExchangeOnline, Hole::Sender) => &[
+                "Exchange Online's inbound connectors recognise your servers by IP address or certificate; SenderDomains only narrows which senders a connector applies to. Check the connectors' SenderIPAddresses for a range that includes the address this check came from.",
+            ],
+            _ => &[],
+        }
+    }
+}
+
+/// The kinds of relay hole the probes look for, by probe id (see
+/// `probe::plan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hole {
+    /// A forged greeting: `helo-*`.
+    Greeting,
+    /// A sender that looks local: `sender-*`, `spoofed-local-sender`.
+    Sender,
+    /// `user%site@here`: `percent-*`, `ipv6-literal`.
+    Percent,
+    /// `site!user@here`: `bang*`.
+    Bang,
+    /// `@here:user@site`: `source-route-*`.
+    SourceRoute,
+    /// Quotes and extra `@`s: `quoted*`, `double-at-*`.
+    Quoted,
+}
+
+impl Hole {
+    fn of(probe_id: &str) -> Option<Hole> {
+        Some(match probe_id {
+            "helo-server-name" | "helo-address-literal" | "helo-localhost" => Hole::Greeting,
+            "sender-in-audited-domain" | "spoofed-local-sender" | "sender-at-server" | "sender-at-ip" => Hole::Sender,
+            "ipv6-literal" => Hole::Percent,
+            "bang" => Hole::Bang,
+            "quoted" | "quoted-percent" | "quoted-at-ip" => Hole::Quoted,
+            id if id.starts_with("percent-") => Hole::Percent,
+            id if id.starts_with("bang-") => Hole::Bang,
+            id if id.starts_with("source-route-") => Hole::SourceRoute,
+            id if id.starts_with("double-at-") => Hole::Quoted,
+            _ => return None,
+        })
     }
 }
 
@@ -423,6 +497,92 @@ impl Software {
             ],
         }
     }
+
+    /// The setting that usually opens the hole the relay probe `probe_id`
+    /// found (ids as in `probe::plan`: `helo-server-name`, `sender-at-ip`,
+    /// `percent-ip`, …), for this software; empty where nothing specific is
+    /// known. Every sentence names a setting its documentation gives.
+    pub fn hole_advice(self, probe_id: &str) -> &'static [&'static str] {
+        let Some(hole) = Hole::of(probe_id) else { return &[] };
+        match (self, hole) {
+            (Software::Postfix, Hole::Greeting) => &[
+                "A check_helo_access table whose entry says OK, listed before reject_unauth_destination in smtpd_relay_restrictions (or in smtpd_recipient_restrictions), lets anyone relay who greets with that name: HELO names are forged at will.",
+                "Remove such OK entries, or move check_helo_access after reject_unauth_destination: a HELO table is for refusing (listing your own names with REJECT is its usual use, since only strangers greet you with them). Then postfix reload and test again.",
+            ],
+            (Software::Postfix, Hole::Sender) => &[
+                "A check_sender_access table whose entry says OK, listed before reject_unauth_destination in smtpd_relay_restrictions (or in smtpd_recipient_restrictions), lets anyone relay who names that sender: sender addresses are forged at will.",
+                "Remove such OK entries, or move check_sender_access after reject_unauth_destination or into smtpd_sender_restrictions (where OK ends only that list); relay only for permit_mynetworks and permit_sasl_authenticated. Then postfix reload and test again.",
+            ],
+            (Software::Postfix, Hole::Percent) => &[
+                "Look for allow_untrusted_routing = yes (the default is no): it forwards addresses with sender-specified routing such as user%site@yourhost to $relay_domains, and lets them match your access tables.",
+                "allow_percent_hack = no stops Postfix rewriting user%domain into user@domain at all, if nothing of yours needs it.",
+            ],
+            (Software::Postfix, Hole::Bang) => &[
+                "Look for allow_untrusted_routing = yes (the default is no): it forwards addresses with sender-specified routing such as site!user@yourhost to $relay_domains, and lets them match your access tables.",
+                "swap_bangpath = no stops Postfix rewriting site!user into user@site at all, if nothing of yours needs UUCP addresses.",
+            ],
+            (Software::Postfix, Hole::SourceRoute) => &[
+                "Postfix strips source routes (trivial-rewrite(8)), so @yourhost:user@site is judged as user@site: look for allow_untrusted_routing = yes (the default is no), which lets sender-routed addresses through to $relay_domains and into your access tables.",
+            ],
+            (Software::Postfix, Hole::Quoted) => &[
+                "Keep resolve_dequoted_address = yes (the default): with no, Postfix's resolver no longer sees @, % or ! inside a quoted local part, which postconf(5) warns opens obscure relay attacks with user@domain@domain addresses.",
+            ],
+            (Software::Exim, Hole::Greeting) => &[
+                "An accept statement in the RCPT ACL (acl_smtp_rcpt) that tests the greeting, such as condition = ${if eq{$sender_helo_name}{…}}, ahead of the relay check lets anyone relay who greets that way: HELO names are forged at will.",
+                "Relay only for hosts = +relay_from_hosts (client addresses) or authenticated = *, as the default configuration does; then restart Exim and test again.",
+            ],
+            (Software::Exim, Hole::Sender) => &[
+                "An accept statement with senders = … or sender_domains = … (for example sender_domains = +local_domains) ahead of the relay check in the RCPT ACL lets anyone relay who names such a sender: sender addresses are forged at will.",
+                "Remove it, or make it require hosts = +relay_from_hosts or authenticated = * as well; then restart Exim and test again.",
+            ],
+            (Software::Exim, Hole::Percent) => &[
+                "percent_hack_domains (unset by default) makes Exim read user%site@domain as user@site for the domains it lists: leave it unset unless you really need it.",
+                "Keep the default configuration's RCPT ACL statements that deny local parts containing @, %, ! or / (\"Restricted characters in address\").",
+            ],
+            (Software::Exim, Hole::Bang) => &[
+                "Exim reads a bang path as a plain local part, so an accepted one means a rewriting rule turns site!user@yourdomain into user@site, which the Exim FAQ (Q1502) warns opens relaying: remove it, or give it the S flag so that the address is rewritten before the relay check.",
+                "Keep the default configuration's RCPT ACL statements that deny local parts containing @, %, ! or / (\"Restricted characters in address\").",
+            ],
+            (Software::Sendmail, Hole::Greeting) => &[
+                "Sendmail's own relay rules (cf/README) look at the client's address and host name, authentication, TLS and, with relay_mail_from or relay_local_from, the sender, never at the HELO name: look for a ruleset added to sendmail.mc with LOCAL_RULESETS (such as Local_check_rcpt) that trusts it.",
+            ],
+            (Software::Sendmail, Hole::Sender) => &[
+                "FEATURE(`relay_local_from') relays for any sender whose domain is one of the server's own names (class {w}), and FEATURE(`relay_mail_from') for senders listed as From:… RELAY in the access map (with `domain', for whole domains): sender addresses are forged at will, so remove them and relay by client address (Connect: entries in the access map, RELAY_DOMAIN) or SMTP AUTH.",
+                "FEATURE(`relay_entire_domain') is about hosts, not senders: it relays for clients whose host name is in your domain (class {m}) and to any host in it. It cannot explain a relay that depends on the sender, but make sure class {m} is not a top-level domain.",
+                "Rebuild sendmail.cf and the access map, restart Sendmail, then test again.",
+            ],
+            (Software::Sendmail, Hole::Percent) => &[
+                "FEATURE(`loose_relay_check') stops Sendmail from rechecking user%site@yourhost as user@site for relaying (cf/README): remove it.",
+                "FEATURE(`nopercenthack', `reject') refuses % in local parts from clients that may not relay, if you need no %-hack at all.",
+            ],
+            (Software::Sendmail, Hole::Bang) => &[
+                "FEATURE(`loose_relay_check') also skips the recheck of site!user local parts: remove it.",
+                "FEATURE(`nouucp', `reject') refuses local parts with ! from clients that may not relay, if you need no UUCP addresses (cf/README).",
+            ],
+            (Software::Sendmail, Hole::SourceRoute) => &[
+                "cf/README gives FEATURE(`loose_relay_check') as what lets route-address recipients (@host:user@site) past the relay check: remove it if sendmail.mc has it.",
+            ],
+            (Software::Exchange, Hole::Greeting) => &[
+                "Exchange's relay settings (receive connector permissions; on 2000/2003 the virtual server's Relay list) look at the connecting computer and its authentication, never at the HELO name: something else decided on the greeting, such as a gateway in front of Exchange.",
+            ],
+            (Software::Exchange, Hole::Sender) => &[
+                "Exchange's relay settings (receive connector permissions; on 2000/2003 the virtual server's Relay list) look at the connecting computer and its authentication, never at the sender: a relay that depends on the sender comes from something else, such as a gateway in front of Exchange; check its sender allow-lists.",
+            ],
+            (Software::OpenSmtpd, Hole::Greeting) => &[
+                "A match rule that relays on helo … (for example match from any helo <names> for any action \"relay\") lets anyone relay who greets that way: HELO names are forged at will. Relay only from local, from src <your networks> or from auth; then restart smtpd and test again.",
+            ],
+            (Software::OpenSmtpd, Hole::Sender) => &[
+                "A match rule that relays from mail-from … (for example match from mail-from <senders> for any action \"relay\") takes those senders from any address, as smtpd.conf(5) says: sender addresses are forged at will. Relay only from local, from src <your networks> or from auth; then restart smtpd and test again.",
+            ],
+            (Software::Qmail, Hole::Greeting | Hole::Sender) => &[
+                "qmail-smtpd itself relays only for clients with RELAYCLIENT set (by tcpserver's rules, per client address) and to the domains in control/rcpthosts, never by the greeting or the sender: look for a patch of qmail-smtpd that adds such rules, and for broad RELAYCLIENT lines in tcp.smtp.",
+            ],
+            (Software::Qmail, Hole::Percent) => &[
+                "qmail-send rewrites user%site@domain into user@site for the domains listed in control/percenthack, after qmail-smtpd has checked only the domain against control/rcpthosts: keep control/percenthack empty.",
+            ],
+            _ => &[],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -636,6 +796,69 @@ mod tests {
         let postfix = Identity::recognise(&["mx.example.org ESMTP Postfix"]);
         assert_eq!(postfix.advice(), Software::Postfix.advice());
         assert_eq!(Identity::from(Software::Exchange).advice(), Software::Exchange.advice());
+    }
+
+    #[test]
+    fn hole_advice_names_the_setting_that_opened_the_hole() {
+        let has = |advice: &[&str], word: &str| advice.iter().any(|a| a.contains(word));
+        let postfix = Software::Postfix;
+        for id in ["helo-server-name", "helo-address-literal", "helo-localhost"] {
+            assert!(has(postfix.hole_advice(id), "check_helo_access"), "{id}");
+        }
+        for id in ["sender-in-audited-domain", "spoofed-local-sender", "sender-at-server", "sender-at-ip"] {
+            assert!(has(postfix.hole_advice(id), "check_sender_access"), "{id}");
+            assert!(has(Software::Sendmail.hole_advice(id), "relay_local_from"), "{id}");
+            assert!(has(Software::Exim.hole_advice(id), "senders ="), "{id}");
+        }
+        assert!(has(postfix.hole_advice("percent-ip"), "allow_percent_hack"));
+        assert!(has(postfix.hole_advice("bang-server"), "swap_bangpath"));
+        assert!(has(Software::Sendmail.hole_advice("percent-localhost"), "loose_relay_check"));
+        assert!(has(Software::Sendmail.hole_advice("ipv6-literal"), "loose_relay_check"));
+        assert!(has(Software::Sendmail.hole_advice("bang"), "nouucp"));
+        assert!(has(Software::Sendmail.hole_advice("sender-at-ip"), "relay_entire_domain') is about hosts"));
+        assert!(has(Software::Qmail.hole_advice("percent-server"), "control/percenthack"));
+        // Nothing specific: nothing said.
+        for id in ["manual", "null-sender", "trailing-dot", "no-such-probe", ""] {
+            assert!(postfix.hole_advice(id).is_empty(), "{id}");
+        }
+        assert!(Software::Other.hole_advice("helo-localhost").is_empty());
+        assert!(Software::Exchange.hole_advice("percent-ip").is_empty());
+
+        // Exchange: per generation, and the generation-less fallback.
+        let ex2007 =
+            Identity::recognise(&["EX01.corp.example.com Microsoft ESMTP MAIL Service ready at Thu, 3 Dec 2026"]);
+        assert!(has(ex2007.hole_advice("helo-server-name"), "never by the HELO name"));
+        assert!(has(ex2007.hole_advice("spoofed-local-sender"), "ms-Exch-SMTP-Accept-Any-Recipient"));
+        let online =
+            Identity::recognise(&["BN8NAM12FT011.mail.protection.outlook.com Microsoft ESMTP MAIL Service ready"]);
+        assert!(has(online.hole_advice("sender-in-audited-domain"), "SenderIPAddresses"));
+        assert!(!Identity::from(Software::Exchange).hole_advice("helo-localhost").is_empty());
+        assert!(ex2007.hole_advice("percent-ip").is_empty());
+        // Other software through Identity: as Software says.
+        let sendmail = Identity::recognise(&["mail.example.org ESMTP Sendmail 8.17.1/8.17.1"]);
+        assert_eq!(sendmail.hole_advice("percent-ip"), Software::Sendmail.hole_advice("percent-ip"));
+    }
+
+    #[test]
+    fn every_probe_of_the_plan_has_a_hole_kind_or_none_on_purpose() {
+        use crate::config::Config;
+        use crate::probe::{plan, PlanInput};
+        let config = Config::default();
+        let input = PlanInput {
+            config: &config,
+            address: "192.0.2.7".parse().unwrap(),
+            server_name: Some("mx1.example.org"),
+            audited_domain: Some("provider.example"),
+        };
+        let without = ["manual", "null-sender", "unqualified-sender", "trailing-at", "trailing-dot"];
+        for probe in plan(&input) {
+            assert_eq!(Hole::of(&probe.id).is_none(), without.contains(&probe.id.as_str()), "{}", probe.id);
+        }
+        let ids: Vec<String> = plan(&input).into_iter().map(|p| p.id).collect();
+        for id in crate::probe::FORGED_GREETINGS.iter().chain(&["sender-in-audited-domain"]) {
+            assert!(ids.iter().any(|i| i == id), "{id} is not in the plan");
+            assert!(Hole::of(id).is_some(), "{id}");
+        }
     }
 
     #[test]
