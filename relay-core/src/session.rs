@@ -33,7 +33,7 @@ use crate::reply_parser::{ReplyError, ReplyLimits};
 use crate::report::{ProbeReport, RefusedSender, Report, Server, Timings, TlsReport};
 use crate::schedule::{Opening, Schedule, MAX_ATTEMPTS};
 use crate::senders::{Fallback, SenderStatus, Senders};
-use crate::software::Software;
+use crate::software::{Identity, Software};
 use crate::step::{Step, StepKind, Tone};
 use crate::tls::{TlsFacts, TlsFailure, TlsMode};
 use crate::transcript::{Direction, TranscriptLine};
@@ -514,6 +514,7 @@ impl Session {
             facts: outcome.as_ref().ok().cloned(),
             failure: outcome.as_ref().err().map(|f| f.reason.clone()),
         });
+        let advice = self.advice(&probes);
         let mut findings = self.findings(&probes, &controls);
         findings.extend(finding::tls(&self.server, tls.as_ref(), self.config.implicit_tls));
         Report {
@@ -529,7 +530,7 @@ impl Session {
             timings: self.timings.clone(),
             elapsed_ms: ms(end.saturating_sub(self.start)),
             connections: self.conns.iter().filter(|c| c.phase != Phase::Connecting || !c.is_open()).count() as u32,
-            advice: self.server.software.advice().iter().map(|s| s.to_string()).collect(),
+            advice,
             from_domain: self.config.from_domain.clone(),
             to_domain: self.config.to_domain.clone(),
         }
@@ -731,7 +732,9 @@ impl Session {
                 .and_then(|l| l.split_whitespace().next())
                 .filter(|w| looks_like_domain(w))
                 .map(str::to_string);
-            self.server.software = Software::recognise(&[&reply.text()]);
+            let identity = Identity::recognise(&[&reply.text()]);
+            self.server.software = identity.software;
+            self.server.identity = (identity.software != Software::Other).then_some(identity);
         }
         if self.is_first(id) {
             self.timings.banner_ms = Some(ms(waited));
@@ -874,9 +877,10 @@ impl Session {
         } else if first {
             let caps = caps.unwrap_or_default();
             self.server.capabilities_described = caps.describe();
-            let software = Software::recognise(&[self.server.banner.as_deref().unwrap_or(""), &reply.text()]);
-            if software != Software::Other {
-                self.server.software = software;
+            let identity = Identity::recognise(&[self.server.banner.as_deref().unwrap_or(""), &reply.text()]);
+            if identity.software != Software::Other {
+                self.server.software = identity.software;
+                self.server.identity = Some(identity);
             }
             self.server.capabilities = caps;
             self.timings.greeting_ms = Some(ms(took));
@@ -1618,6 +1622,23 @@ impl Session {
             findings.push(finding::probes_adapted(banner, address));
         }
         findings
+    }
+
+    /// What to change: first the setting behind each hole a probe found,
+    /// then the advice for the server's software (by its generation, for
+    /// Exchange).
+    fn advice(&self, probes: &[ProbeReport]) -> Vec<String> {
+        let identity = self.server.identity.clone().unwrap_or_else(|| Identity::from(self.server.software));
+        let mut advice: Vec<String> = Vec::new();
+        for p in probes.iter().filter(|p| p.outcome == Outcome::Accepted) {
+            for line in identity.hole_advice(&p.id) {
+                if !advice.iter().any(|a| a == line) {
+                    advice.push(line.to_string());
+                }
+            }
+        }
+        advice.extend(identity.advice().iter().map(|s| s.to_string()));
+        advice
     }
 
     fn probe_report(&self, p: usize) -> ProbeReport {

@@ -205,3 +205,13 @@ fn an_open_relay_that_allows_few_connections_ends_open() {
         assert_eq!(run.report.verdict, Verdict::Open, "{allowed} allowed: {}", run.report.reason);
     }
 }
+
+#[test]
+fn exchange_is_told_apart_by_generation_and_advised_in_its_own_tool() {
+    let banner = "220 mail.example.org Microsoft ESMTP MAIL Service, Version: 6.0.3790.3959 ready at  Thu, 3 Dec 2026 10:00:00 +0000";
+    let run = run(Config::default(), |_| postfix().banner(banner).on("RCPT", "250 2.1.5 Ok"));
+    assert_eq!(run.report.verdict, Verdict::Open, "{}", run.report.reason);
+    let identity = run.report.server.identity.as_ref().expect("recognised");
+    assert_eq!(identity.version.as_deref(), Some("6.0.3790.3959"));
+    assert!(run.report.advice.iter().any(|a| a.contains("System Manager")), "{:#?}", run.report.advice);
+}
