@@ -606,10 +606,13 @@ mod tests {
 
     /// Real banners, one per generation and per MTA at least (the Exchange
     /// ones as Microsoft's KB articles and public transcripts show them).
+    /// Texts seen, then the software, generation, product and version read.
+    type Case<'a> = (&'a [&'a str], Software, Option<Generation>, Option<&'a str>, Option<&'a str>);
+
     #[test]
     fn recognises_product_and_version() {
         use Generation::*;
-        let cases: &[(&[&str], Software, Option<Generation>, Option<&str>, Option<&str>)] = &[
+        let cases: &[Case] = &[
             // The seed article's figure; and with ESMTP turned off (KB Q194131).
             (
                 &["mail.example.com ESMTP Server (Microsoft Exchange Internet Mail Service 5.5.2653.13) ready"],

@@ -278,10 +278,10 @@ fn not_asked(refused: Refusal, reply: Option<&Reply>) -> String {
             )
         }
         Refusal::RecipientDomain => format!(
-            "The server refused the recipient's domain{said}, not the relay: that domain accepts no mail (the reserved example domains publish a null MX), so relaying was never judged. Run the check again with an outside recipient domain that has a working MX (--to-domain, for instance a domain of your own)."
+            "The server refused the recipient's domain{said}, not the relay: that domain accepts no mail (the reserved example domains publish a null MX), so relaying was never judged. Run the check again with an outside recipient domain that has a working MX, for instance a domain of your own (the outside recipient's domain under Advanced on the page, --to-domain in the terminal)."
         ),
         Refusal::Greeting => format!(
-            "The server refused our greeting name{said} before it judged relaying, so the relay question was never asked. Run the check again greeting with a name that resolves (--helo, for instance this machine's own host name)."
+            "The server refused our greeting name{said} before it judged relaying, so the relay question was never asked. Run the check again greeting with a name that resolves, such as this machine's own host name (--helo in the terminal), or from a host whose name the server knows."
         ),
         Refusal::Sender => format!(
             "The server refused every sender we could use{said}, so the recipient was never tested."
