@@ -17,6 +17,12 @@ pub struct Config {
     pub from_domain: String,
     /// The outside recipient's domain: another reserved one.
     pub to_domain: String,
+    /// Another outside domain, with a working MX (an operator's own), at
+    /// which a probe is asked again when the server refuses `to_domain`'s
+    /// domain before it judges relaying (the reserved domains publish a
+    /// null MX, RFC 7505). `None`: such a probe ends not asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_to_domain: Option<String>,
     /// The local part of every probe address.
     pub local_part: String,
     /// The name we greet with (EHLO/HELO).
@@ -57,6 +63,7 @@ impl Default for Config {
         Config {
             from_domain: "example.com".into(),
             to_domain: "example.net".into(),
+            fallback_to_domain: None,
             local_part: "relaycheck".into(),
             helo_name: "relaycheck.invalid".into(),
             reply_timeout: Duration::from_secs(20),
@@ -95,8 +102,12 @@ impl Config {
                 return Err(ConfigError::NotADomain { what, value: value.clone() });
             }
         }
-        if let Some(domain) = self.audited_domain.as_ref().filter(|d| !is_domain(d)) {
-            return Err(ConfigError::NotADomain { what: "audited domain", value: domain.clone() });
+        for (what, value) in
+            [("audited domain", &self.audited_domain), ("fallback recipient domain", &self.fallback_to_domain)]
+        {
+            if let Some(domain) = value.as_ref().filter(|d| !is_domain(d)) {
+                return Err(ConfigError::NotADomain { what, value: domain.clone() });
+            }
         }
         let ok_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
         if self.local_part.is_empty() || self.local_part.len() > 64 || !self.local_part.bytes().all(ok_local) {

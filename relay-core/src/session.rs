@@ -150,6 +150,9 @@ struct ProbeState {
     mail_reply: Option<Reply>,
     /// An accepted RCPT that waits for its control's answer.
     held: Option<ProbeResult>,
+    /// Its recipient was asked again at the fallback outside domain, the
+    /// first one's domain having been refused.
+    other_domain: bool,
     result: Option<ProbeResult>,
 }
 
@@ -166,6 +169,7 @@ impl ProbeState {
             started: None,
             mail_reply: None,
             held: None,
+            other_domain: false,
             result: None,
         }
     }
@@ -686,6 +690,11 @@ impl Session {
                             return self.release_from_connections(p);
                         }
                     };
+                    if matches!(outcome, Outcome::NotAsked { refused: Refusal::RecipientDomain, .. })
+                        && self.ask_at_other_domain(p, id)
+                    {
+                        return;
+                    }
                     let state = &self.probes[p];
                     if outcome == Outcome::Accepted && state.probe.lands_at.is_some() && !state.is_control() {
                         // Proof only if a mailbox that cannot exist is refused
@@ -1059,23 +1068,26 @@ impl Session {
 
     // ----- planning and scheduling ----------------------------------------
 
-    fn make_plan(&mut self) {
+    /// The plan's probes and controls for `config`, from what the first
+    /// connection learned.
+    fn plan_for(&self, config: &Config) -> (Vec<Probe>, Vec<Probe>) {
         let address = self.address.expect("a plan is made after connecting");
         // The banner's name, else the name the user typed; without either,
         // probes that need a name use the address literal instead.
         let typed = looks_like_domain(&self.server.host).then(|| self.server.host.clone());
         let name = self.server.name.clone().or(typed.clone());
-        self.adapted = name.is_none();
         // The domain the audit is for: the caller's, else the name typed.
-        let audited = self.config.audited_domain.clone().or(typed);
-        let input = PlanInput {
-            config: &self.config,
-            address,
-            server_name: name.as_deref(),
-            audited_domain: audited.as_deref(),
-        };
+        let audited = config.audited_domain.clone().or(typed);
+        let input = PlanInput { config, address, server_name: name.as_deref(), audited_domain: audited.as_deref() };
         let plan = probe::plan(&input);
         let controls = probe::controls(&input, &plan);
+        (plan, controls)
+    }
+
+    fn make_plan(&mut self) {
+        let typed = looks_like_domain(&self.server.host);
+        self.adapted = self.server.name.is_none() && !typed;
+        let (plan, controls) = self.plan_for(&self.config);
         self.relay_probes = plan.len();
         self.probes = plan.into_iter().chain(controls).map(ProbeState::new).collect();
         let alone = (0..self.probes.len()).filter(|&p| self.probes[p].probe.helo.is_some()).collect();
@@ -1350,6 +1362,36 @@ impl Session {
                 self.probes[p].probe.id
             ),
         );
+    }
+
+    /// The server refused the recipient's domain before it judged
+    /// relaying: with a fallback outside domain configured (one with a
+    /// working MX, such as an operator's own), the probe's recipient is
+    /// rewritten there and asked again, once.
+    fn ask_at_other_domain(&mut self, p: usize, id: ConnectionId) -> bool {
+        let Some(other) = self.config.fallback_to_domain.clone() else { return false };
+        let state = &self.probes[p];
+        if state.other_domain || state.is_control() || other == self.config.to_domain {
+            return false;
+        }
+        let config = Config { to_domain: other.clone(), ..self.config.clone() };
+        let (plan, _) = self.plan_for(&config);
+        let Some(again) = plan.into_iter().find(|q| q.id == state.probe.id) else { return false };
+        let was = std::mem::replace(&mut self.probes[p].probe.rcpt_to, again.rcpt_to);
+        let state = &mut self.probes[p];
+        state.other_domain = true;
+        state.asking = None;
+        state.attempts = 0;
+        self.release_from_connections(p);
+        self.note(
+            id,
+            format!(
+                "the server refused the domain of <{was}> before it judged relaying; \"{}\" is asked again at {other}",
+                self.probes[p].probe.id
+            ),
+        );
+        self.schedule.add(vec![p], self.conns.len());
+        true
     }
 
     /// Marks the current sender of `p` refused and leaves `p` waiting for a

@@ -215,3 +215,23 @@ fn exchange_is_told_apart_by_generation_and_advised_in_its_own_tool() {
     assert_eq!(identity.version.as_deref(), Some("6.0.3790.3959"));
     assert!(run.report.advice.iter().any(|a| a.contains("System Manager")), "{:#?}", run.report.advice);
 }
+
+#[test]
+fn a_refused_recipient_domain_is_asked_again_at_the_fallback_domain() {
+    let config = Config { fallback_to_domain: Some("relay-target.test".into()), ..Config::default() };
+    let run = run(config.clone(), |_| {
+        postfix()
+            .on("RCPT", NULL_MX)
+            .on("RCPT TO:<relaycheck@relay-target.test>", "250 2.1.5 Ok")
+            .on("RCPT TO:<postmaster@", "250 2.1.5 Ok")
+    });
+    assert_eq!(run.report.verdict, Verdict::Open, "{}", run.report.reason);
+    let manual = &run.report.probes[0];
+    assert_eq!((manual.rcpt_to.as_str(), &manual.outcome), ("relaycheck@relay-target.test", &Outcome::Accepted));
+    assert!(run.report.transcript.iter().any(|l| l.text.contains("is asked again at relay-target.test")));
+
+    // Refused there too, for the same reason: said, never closed.
+    let run = common::run(config, |_| postfix().on("RCPT", NULL_MX).on("RCPT TO:<postmaster@", "250 2.1.5 Ok"));
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    assert!(run.report.probes.iter().all(|p| p.verdict != ProbeVerdict::Denied));
+}

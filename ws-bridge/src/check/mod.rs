@@ -58,6 +58,12 @@ pub struct CheckArgs {
     /// The outside recipient's domain.
     #[arg(long, default_value_t = Config::default().to_domain)]
     pub to_domain: String,
+    /// Another outside recipient domain, one with a working MX (one of
+    /// yours): a probe is asked again there when the server refuses the
+    /// first one's domain before it judges relaying (the reserved example
+    /// domains publish a null MX).
+    #[arg(long, value_name = "DOMAIN")]
+    pub fallback_to_domain: Option<String>,
     /// The name to greet the server with (EHLO/HELO).
     #[arg(long, default_value_t = Config::default().helo_name)]
     pub helo: String,
@@ -87,6 +93,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     let config = Config {
         from_domain: args.from_domain.clone(),
         to_domain: args.to_domain.clone(),
+        fallback_to_domain: args.fallback_to_domain.clone(),
         helo_name: args.helo.clone(),
         reply_timeout: Duration::from_secs(args.timeout),
         tls: args.tls,

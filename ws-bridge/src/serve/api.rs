@@ -290,6 +290,7 @@ fn audit_config(
     let config = Config {
         from_domain: from_domain.unwrap_or(defaults.from_domain.clone()),
         to_domain: to_domain.unwrap_or(defaults.to_domain.clone()),
+        fallback_to_domain: app.probe_domain.clone(),
         reply_timeout: app.reply_timeout,
         tls,
         implicit_tls,

@@ -33,6 +33,9 @@ pub struct App {
     pub connect_timeout: Duration,
     /// How long hosted audits wait for each reply.
     pub reply_timeout: Duration,
+    /// The operator's own outside domain, asked when a server refuses the
+    /// recipient's domain (`--probe-domain`).
+    pub probe_domain: Option<String>,
     pub guard_limits: GuardLimits,
     /// Flips to true when the bridge is shutting down.
     pub shutdown: watch::Receiver<bool>,

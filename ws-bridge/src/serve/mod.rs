@@ -114,6 +114,12 @@ pub struct ServeArgs {
     /// RCPT commands a page may send in one session.
     #[arg(long, default_value_t = GuardLimits::default().max_rcpts)]
     pub max_rcpts: u32,
+    /// An outside domain of yours with a working MX: a hosted audit asks a
+    /// probe again at it when the server refuses the recipient's domain
+    /// before it judges relaying (the reserved example domains publish a
+    /// null MX). Nothing is ever sent there: no probe goes past RCPT.
+    #[arg(long, value_name = "DOMAIN")]
+    pub probe_domain: Option<String>,
     /// Seconds to wait for a connection or a reply (hosted audits too).
     #[arg(long, default_value_t = 20)]
     pub timeout: u64,
@@ -269,6 +275,9 @@ pub async fn serve(
 
 /// The shared state, and the lab when `--lab` asked for one.
 pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Result<(Arc<App>, Option<Lab>), String> {
+    if let Some(domain) = args.probe_domain.as_deref().filter(|d| !relay_core::config::is_domain(d)) {
+        return Err(format!("--probe-domain {domain:?} is not a domain name (such as probes.example.org)"));
+    }
     let mut allow_targets = args.allow_targets;
     let lab = if args.lab {
         let lab = Lab::start(shutdown.clone()).await.map_err(|e| format!("cannot start the lab: {e}"))?;
@@ -344,6 +353,7 @@ pub async fn build_app(args: ServeArgs, shutdown: watch::Receiver<bool>) -> Resu
         trusted_proxies: if args.trusted_proxies.is_empty() { Cidr::loopback() } else { args.trusted_proxies },
         connect_timeout: timeout,
         reply_timeout: timeout,
+        probe_domain: args.probe_domain,
         guard_limits: GuardLimits { max_rcpts: args.max_rcpts, ..GuardLimits::default() },
         shutdown,
         lab_targets,
