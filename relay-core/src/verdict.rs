@@ -236,7 +236,7 @@ impl Outcome {
                 "The server accepted this recipient{said}, but whether it takes any recipient there could not be checked (the control <{control}> got no firm answer), so this acceptance is not proof of relaying."
             ),
             Outcome::Deferred { at } if reply.is_some_and(|r| is_limit_not_greylisting(*at, r)) => format!(
-                "The server limits what it takes from us{said}, and this probe could not be asked within what it allowed ({at})."
+                "The server said \"not now\" {at}{said}: it limits what it takes from us (connections, a rate) or is busy, and this probe could not be asked within what it allowed."
             ),
             Outcome::Deferred { at } => format!("The server said \"not now\" {at}{said}, as greylisting does; the relay question stays open until it answers for good."),
             Outcome::SenderRefused => format!("The server refused every sender we could use{said}, so the recipient was never tested."),

@@ -196,7 +196,7 @@ fn names_addresses_and_domains() {
     let plan = relay_core::probe::plan(&relay_core::probe::PlanInput {
         config: &config,
         address: "192.0.2.1".parse().unwrap(),
-        server_name: None,
+        server_name: Some("mx.example.org"),
         audited_domain: None,
     });
     assert_eq!(relay_tricks() + 1, plan.len());
