@@ -14,6 +14,7 @@ pub mod net;
 pub mod opensmtpd;
 pub mod postfix;
 pub mod redis;
+pub mod refusals;
 pub mod sink;
 pub mod smtp;
 pub mod starttls;
