@@ -1,4 +1,5 @@
-//! A private Postfix instance on loopback, as DESIGN.md describes: its own
+//! A private Postfix instance on loopback, as docs/architecture.md ("Tests and
+//! benchmarks") describes: its own
 //! configuration, queue and data directories under the temp dir, one smtpd
 //! listener per relay policy, `default_transport = discard` so that nothing
 //! ever leaves the machine, and its log in a file the test can read.

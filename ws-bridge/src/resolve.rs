@@ -3,7 +3,7 @@
 //!
 //! It only asks DNS; it never connects to the addresses it finds, and it does
 //! not judge them either: whether an address may be contacted is the bridge
-//! policy's decision (DESIGN.md, "Bridge policy"), made on every address this
+//! policy's decision (docs/architecture.md, "The bridge's policy"), made on every address this
 //! module returns.
 //!
 //! Names are checked before anything is sent: only ASCII letters, digits,

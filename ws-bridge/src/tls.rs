@@ -2,7 +2,8 @@
 //!
 //! The bridge and `check` speak TLS themselves (after `STARTTLS` → `220`, or
 //! from the first byte on port 465); the page never does, so that the guard
-//! keeps reading every command in plain text (DESIGN.md, "Bridge policy").
+//! keeps reading every command in plain text (docs/architecture.md, "The bridge's
+//! policy").
 //!
 //! An audit must go on whatever the certificate is like: a relay that only
 //! opens after STARTTLS is as open with a self-signed certificate as with a

@@ -1,7 +1,7 @@
 //! The domain audit: every mail server of a domain, at every address.
 //!
 //! Relays open only on a backup MX, or only over IPv6, are a known way
-//! domains get black-listed (DESIGN.md, "Every address"). So a domain's
+//! domains get black-listed (docs/architecture.md, "The domain audit"). So a domain's
 //! answer is the worst over every MX host × every A/AAAA address:
 //! open > inconclusive > blocked > closed, and its reason names the host and
 //! the address that decided it.

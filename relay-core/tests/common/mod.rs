@@ -281,7 +281,8 @@ pub fn tls_facts(name: &str) -> TlsFacts {
     }
 }
 
-/// Stock Postfix refusing to relay, as DESIGN.md measured it:
+/// Stock Postfix refusing to relay, as the closed Postfix of the tests answers it
+/// (docs/architecture.md, "Tests and benchmarks"):
 ///
 /// ```text
 /// S: 220 mx.example.org ESMTP Postfix (Debian/GNU)
