@@ -62,13 +62,6 @@ impl Refusal {
         }
     }
 
-    /// Whether a refusal of a probe's recipient answers the relay question:
-    /// the server judged this recipient and said no. A refusal of anything
-    /// else (the domain, the client, the greeting) leaves it unasked.
-    pub fn answers_recipient(self) -> bool {
-        matches!(self, Refusal::Relay | Refusal::Recipient)
-    }
-
     /// What was refused, to follow "the server refused …".
     pub fn what(self) -> &'static str {
         match self {
@@ -163,6 +156,22 @@ pub fn classify(stage: Stage, reply: &Reply) -> Refusal {
         return Refusal::Recipient;
     }
     Refusal::Unspecified
+}
+
+/// What the engine acts on: [`classify`], except that a limit announced
+/// after the answer does not hide it. Exim closes on its fourth syntax
+/// error with `501-<a@[192.0.2.1]>: domain literals not allowed` /
+/// `501 Too many syntax or protocol errors`: the first line answers.
+pub fn classify_answer(stage: Stage, reply: &Reply) -> Refusal {
+    let whole = classify(stage, reply);
+    if whole == Refusal::Limit && reply.lines.len() > 1 {
+        let first = Reply::new(reply.code, vec![reply.lines[0].clone()]);
+        let answer = classify(stage, &first);
+        if answer != Refusal::Unspecified {
+            return answer;
+        }
+    }
+    whole
 }
 
 /// What Postfix (and the servers built on it) names as the object of a

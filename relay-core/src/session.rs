@@ -1294,7 +1294,7 @@ impl Session {
         if reply.is_positive() {
             return RcptReading::Answer(Outcome::Accepted);
         }
-        let refused = refusal::classify(Stage::Recipient, reply);
+        let refused = refusal::classify_answer(Stage::Recipient, reply);
         let not_asked = RcptReading::Answer(Outcome::NotAsked { refused, at: Stage::Recipient });
         match refused {
             // A forged greeting's question is the greeting itself.
@@ -1332,16 +1332,13 @@ impl Session {
         if !reply.is_positive() && !matches!(outcome, Outcome::Blocked { .. }) {
             // Refused for who we are, not for the sender: no other sender
             // would fare better.
-            let refused = refusal::classify(Stage::Sender, &reply);
+            let refused = refusal::classify_answer(Stage::Sender, &reply);
             let forged_greeting = self.probes[p].probe.helo.is_some();
             match refused {
                 Refusal::Greeting if forged_greeting => return self.finish_probe(p, Outcome::Denied, Some(reply), id),
                 Refusal::Client | Refusal::Greeting => {
                     let outcome = Outcome::NotAsked { refused, at: Stage::Sender };
                     return self.finish_probe(p, outcome, Some(reply), id);
-                }
-                Refusal::Limit => {
-                    return self.finish_probe(p, Outcome::Deferred { at: Stage::Sender }, Some(reply), id)
                 }
                 _ => {}
             }
