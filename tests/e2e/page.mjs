@@ -1,9 +1,13 @@
 // The page, end to end: Debian's Chromium, driven by playwright-core, loads
 // the page from a real `ws-bridge serve` and audits real mail servers through
-// it (a closed and an open Postfix on loopback), then a private address that
-// the bridge must refuse in words. Plain node, no test framework:
+// it (a closed and an open Postfix on loopback, and two that refuse or relay
+// for other reasons than the relay itself: one whose blocklist lists the
+// checker, one that relays for whoever greets as the server's own name),
+// then a private address that the bridge must refuse in words. Plain node,
+// no test framework:
 //
-//   BRIDGE_URL=http://127.0.0.1:PORT/ CLOSED_PORT=N OPEN_PORT=M SHOTS_DIR=DIR node tests/e2e/page.mjs
+//   BRIDGE_URL=http://127.0.0.1:PORT/ CLOSED_PORT=N OPEN_PORT=M BLOCKLISTED_PORT=B HELO_TRUSTED_PORT=H \
+//     SHOTS_DIR=DIR node tests/e2e/page.mjs
 //
 // ws-bridge/tests/page_e2e.rs starts Postfix and the bridge and runs this.
 // One line per check, "ok - NAME" or "not ok - NAME: WHY" (lines starting
@@ -15,8 +19,11 @@
 //
 // What the page must provide (its test contract):
 //   - `?host=H&port=P&run=1` pre-fills the form (#host, #port) and starts the check;
-//   - [data-testid=verdict][data-verdict=open|closed|inconclusive|blocked] when done;
-//   - table[data-testid=probe-matrix] with one `tbody tr[data-verdict=accepted|denied|…]` per probe;
+//   - [data-testid=verdict][data-verdict=open|closed|inconclusive|blocked] when done, its
+//     heading in words (h2) and [data-testid=verdict-reason] the reason;
+//   - table[data-testid=probe-matrix] with one `tbody tr[data-verdict=accepted|denied|…]` per probe,
+//     its `th` the probe's name (a `small` beside it: "greeted as NAME"), its
+//     `td[data-label=Verdict]` the verdict word ("accepted", "denied", "not asked", …);
 //   - [data-testid=step][data-kind=connect|banner|greeting|sender|recipient|verdict], in that order;
 //   - [data-testid=advice] naming the server software when the relay is open;
 //   - [data-testid=error] with the bridge's sentence when it refuses;
@@ -98,7 +105,9 @@ function withTimeout(promise, ms, what) {
 // ---- inputs -----------------------------------------------------------------
 
 function inputs() {
-  const missing = ['BRIDGE_URL', 'CLOSED_PORT', 'OPEN_PORT'].filter((k) => !process.env[k]);
+  const missing = ['BRIDGE_URL', 'CLOSED_PORT', 'OPEN_PORT', 'BLOCKLISTED_PORT', 'HELO_TRUSTED_PORT'].filter(
+    (k) => !process.env[k],
+  );
   if (missing.length > 0) {
     notOk('inputs', `set ${missing.join(', ')} (see the top of tests/e2e/page.mjs); cargo test -p ws-bridge --test page_e2e sets them all`);
     finish();
@@ -112,7 +121,14 @@ function inputs() {
   }
   const shots = resolve(process.env.SHOTS_DIR || join(HERE, '..', '..', 'target', 'e2e-shots'));
   mkdirSync(shots, { recursive: true });
-  return { base, closedPort: process.env.CLOSED_PORT, openPort: process.env.OPEN_PORT, shots };
+  return {
+    base,
+    closedPort: process.env.CLOSED_PORT,
+    openPort: process.env.OPEN_PORT,
+    blocklistedPort: process.env.BLOCKLISTED_PORT,
+    heloTrustedPort: process.env.HELO_TRUSTED_PORT,
+    shots,
+  };
 }
 
 function checkUrl(base, host, port) {
@@ -192,6 +208,35 @@ async function attr(page, selector, name) {
 
 async function rows(page) {
   return page.$$eval('table[data-testid=probe-matrix] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-verdict')));
+}
+
+/** Every row of the probe matrix: the probe's name, its greeting (when it forges one), its verdict word. */
+async function matrix(page) {
+  return page.$$eval('table[data-testid=probe-matrix] tbody tr', (trs) =>
+    trs.map((tr) => {
+      const th = tr.querySelector('th').cloneNode(true);
+      const greeted = th.querySelector('small');
+      if (greeted) greeted.remove();
+      return {
+        name: th.textContent.trim(),
+        greeted: greeted ? greeted.textContent.trim() : null,
+        verdict: tr.getAttribute('data-verdict'),
+        word: tr.querySelector('td[data-label=Verdict]')?.innerText.trim() ?? null,
+      };
+    }),
+  );
+}
+
+/** The matrix's row for the probe whose name starts with `name`, or why there is none. */
+async function row(page, name) {
+  const all = await matrix(page);
+  const found = all.find((r) => r.name.startsWith(name));
+  if (found) return found;
+  return `no row for ${JSON.stringify(name)} among ${all.length}: ${all.map((r) => r.name).join(' | ')}`;
+}
+
+async function text(page, selector) {
+  return page.locator(selector).first().innerText({ timeout: 2_000 });
 }
 
 async function steps(page) {
@@ -326,6 +371,79 @@ async function openRelay(browser) {
   }
 }
 
+/** The audit of 127.0.0.1 at `port` in a page of its own: its verdict must be
+ *  `expected`; then `body(page)` checks the rest, and the report, a
+ *  screenshot and the page's errors are checked as for every audit. */
+async function audit(browser, name, port, expected, shot, body) {
+  const { context, page, trouble } = await openPage(browser);
+  try {
+    if (!(await load(name, page, checkUrl(base, '127.0.0.1', port)))) return;
+    if (await waitFor(name, page, '[data-testid=verdict]', 'a verdict')) {
+      await settle(page);
+      await check(`${name}: the verdict is ${expected}`, async () => {
+        const verdict = await attr(page, '[data-testid=verdict]', 'data-verdict');
+        if (verdict !== expected) return `data-verdict=${JSON.stringify(verdict)}; the page says: ${await describe(page)}`;
+      });
+      await body(page);
+      await reportMatches(name, page);
+      note(`${name}: ${await page.evaluate(() => window.__relaycheckReport?.connections)} connections`);
+    }
+    await screenshot(name, page, shot);
+    await noErrors(name, trouble);
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
+/** An open relay behind a blocklist that lists the checker: never "closed",
+ *  and the page says the checker itself was refused, never the relay. */
+async function blocklisted(browser) {
+  const name = 'blocklisted';
+  await audit(browser, name, blocklistedPort, 'inconclusive', 'blocklisted.png', async (page) => {
+    await check(`${name}: the reason says "refused our checker itself" and names rbl.test`, async () => {
+      const reason = await text(page, '[data-testid=verdict-reason]');
+      if (!reason.includes('refused our checker itself') || !reason.includes('rbl.test')) return `it says: ${reason}`;
+    });
+    await check(`${name}: the manual test's row says "not asked"`, async () => {
+      const manual = await row(page, 'The manual test');
+      if (typeof manual === 'string') return manual;
+      if (manual.word !== 'not asked') return `it says ${JSON.stringify(manual.word)} (data-verdict=${manual.verdict})`;
+    });
+    await check(`${name}: no row says "denied" or "accepted"`, async () => {
+      const answered = (await matrix(page)).filter((r) => r.word === 'denied' || r.word === 'accepted');
+      if (answered.length > 0) return answered.map((r) => `${r.name}: ${r.word}`).join(' | ');
+    });
+  });
+}
+
+/** A relay for whoever greets as the server's own name (Postfix's
+ *  check_helo_access … OK): open, by that probe alone. */
+async function heloTrusted(browser) {
+  const name = 'greeting trusted';
+  await audit(browser, name, heloTrustedPort, 'open', 'helo-trusted.png', async (page) => {
+    await check(`${name}: the verdict says "Open relay"`, async () => {
+      const heading = await text(page, '[data-testid=verdict] h2');
+      if (heading !== 'Open relay') return `it says ${JSON.stringify(heading)}`;
+    });
+    await check(`${name}: the row "Greeting forged as the server's own name" was accepted`, async () => {
+      const forged = await row(page, "Greeting forged as the server's own name");
+      if (typeof forged === 'string') return forged;
+      if (forged.word !== 'accepted' || forged.verdict !== 'accepted') return `it says ${JSON.stringify(forged)}`;
+      if (forged.greeted !== 'greeted as mx.relaycheck.test') return `it says ${JSON.stringify(forged.greeted)}`;
+    });
+    await check(`${name}: the manual test's row was denied`, async () => {
+      const manual = await row(page, 'The manual test');
+      if (typeof manual === 'string') return manual;
+      if (manual.word !== 'denied') return `it says ${JSON.stringify(manual.word)}`;
+    });
+    await check(`${name}: the advice names check_helo_access`, async () => {
+      if ((await page.locator('[data-testid=advice]').count()) === 0) return 'no [data-testid=advice]';
+      const advice = await text(page, '[data-testid=advice]');
+      if (!advice.includes('check_helo_access')) return `it says: ${advice}`;
+    });
+  });
+}
+
 async function privateAddress(browser) {
   const name = 'error';
   const { context, page, trouble } = await openPage(browser);
@@ -378,7 +496,7 @@ async function byHand(browser) {
 
 // ---- main -------------------------------------------------------------------
 
-const { base, closedPort, openPort, shots } = inputs();
+const { base, closedPort, openPort, blocklistedPort, heloTrustedPort, shots } = inputs();
 let browser = null;
 
 const watchdog = setTimeout(async () => {
@@ -411,7 +529,7 @@ try {
     note(`Chromium ${browser.version()} at ${CHROMIUM}; page at ${base}; screenshots in ${shots}`);
   });
   if (launched) {
-    for (const scenario of [closedRelay, openRelay, privateAddress, byHand]) {
+    for (const scenario of [closedRelay, openRelay, blocklisted, heloTrusted, privateAddress, byHand]) {
       try {
         await scenario(browser);
       } catch (error) {

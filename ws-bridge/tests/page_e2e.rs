@@ -1,8 +1,13 @@
 //! The page end to end: a real browser (Debian's Chromium, driven by
 //! playwright-core from tests/e2e/page.mjs) loads the page from a real
 //! `ws-bridge serve` and audits a real Postfix through it, a closed relay and
-//! an open one, then asks for a private address that the bridge must refuse in
-//! words. The script checks what the page shows and writes screenshots to
+//! an open one, then two that say no, or yes, for something other than the
+//! relay itself (issue 22; `relaycheck_tests::refusals` has them, each proven
+//! by a raw SMTP dialogue as it starts): an open relay whose blocklist lists
+//! the checker, which must never come out "closed", and a relay for whoever
+//! greets as the server's own name, which is open; then asks for a private
+//! address that the bridge must refuse in words. One browser for all of it.
+//! The script checks what the page shows and writes screenshots to
 //! target/e2e-shots/.
 //!
 //! Needs what `scripts/setup test` installs (Postfix, Chromium, playwright-core
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use relaycheck_tests::bridge::Bridge;
 use relaycheck_tests::postfix::{Policy, Postfix};
+use relaycheck_tests::refusals;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -47,7 +53,13 @@ fn the_page_audits_a_real_postfix_in_a_real_browser() {
 
     let postfix = Postfix::start(&[Policy::Closed, Policy::Open]);
     let (closed, open) = (postfix.addr(Policy::Closed), postfix.addr(Policy::Open));
-    let bridge = Bridge::spawn(BIN, &["--allow-target", &closed.to_string(), "--allow-target", &open.to_string()]);
+    let (blocklisted, helo_trusted) = (refusals::blocklisted_relay(), refusals::helo_trusting_relay());
+    let allowed = [closed, open, blocklisted.addr(), helo_trusted.addr()].map(|addr| addr.to_string());
+    let mut args: Vec<&str> = allowed.iter().flat_map(|addr| ["--allow-target", addr]).collect();
+    // Five audits of about 12 connections each within seconds, from one
+    // client: more than the 60 a minute a bridge allows by default.
+    args.extend(["--connects-per-ip", "600"]);
+    let bridge = Bridge::spawn(BIN, &args);
     let shots = root.join("target/e2e-shots");
     std::fs::create_dir_all(&shots).expect("create target/e2e-shots");
 
@@ -57,6 +69,8 @@ fn the_page_audits_a_real_postfix_in_a_real_browser() {
         .env("BRIDGE_URL", bridge.url("/"))
         .env("CLOSED_PORT", closed.port().to_string())
         .env("OPEN_PORT", open.port().to_string())
+        .env("BLOCKLISTED_PORT", blocklisted.addr().port().to_string())
+        .env("HELO_TRUSTED_PORT", helo_trusted.addr().port().to_string())
         .env("SHOTS_DIR", &shots)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .stdin(Stdio::null())
