@@ -15,13 +15,13 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::reply::{EnhancedCode, Reply};
 use crate::verdict::Stage;
 
 /// What a negative reply refuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
     /// Relaying itself: "Relay access denied", "relay not permitted",
@@ -45,6 +45,11 @@ pub enum Refusal {
     /// A refusal whose words say nothing we can read.
     Unspecified,
 }
+
+crate::de::deserialize_by_name!(Refusal {
+    Relay = "relay", Recipient = "recipient", RecipientDomain = "recipient_domain", Sender = "sender",
+    Client = "client", Greeting = "greeting", Limit = "limit", Security = "security", Unspecified = "unspecified",
+});
 
 impl Refusal {
     /// The name scripts see in the JSON.

@@ -3,7 +3,7 @@
 //! it when it relays. The guess only picks words and advice; nothing else
 //! depends on it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,7 +53,7 @@ crate::de::deserialize_by_name!(Generation {
 });
 
 /// What answered, as closely as its banner and EHLO reply say.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Identity {
     pub software: Software,
     /// For Microsoft's servers, which generation.
@@ -69,6 +69,8 @@ pub struct Identity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
+
+crate::de::deserialize_from_map!(Identity { software, generation, product, version });
 
 impl From<Software> for Identity {
     /// Only the software, for reports that say no more.
