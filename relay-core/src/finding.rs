@@ -63,9 +63,14 @@ pub(crate) fn from_controls(probes: &[ProbeReport], controls: &[ProbeReport], so
             advice: software.catch_all_advice().iter().map(|s| s.to_string()).collect(),
         });
     }
-    if let Some(c) =
-        controls.iter().find(|c| c.lands_at.is_none() && c.verdict != ProbeVerdict::Accepted && c.reply.is_some())
-    {
+    // postmaster refused for who we are (a blocklist, our greeting) says
+    // nothing about how the server treats postmaster.
+    if let Some(c) = controls.iter().find(|c| {
+        c.lands_at.is_none()
+            && c.verdict != ProbeVerdict::Accepted
+            && c.reply.is_some()
+            && !matches!(c.outcome, Outcome::NotAsked { .. })
+    }) {
         let said = c.reply.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
         let name = c.rcpt_to.trim_start_matches("postmaster@");
         findings.push(Finding {

@@ -178,9 +178,11 @@ pub fn plan(input: &PlanInput) -> Vec<Probe> {
         ));
     }
     if let Some(name) = input.server_name {
-        forged.push(greeting(FORGED_GREETINGS[0], "Greeting forged as the server's own name", name.to_string()));
+        let what = format!("Greeting forged as the server's own name, {name}");
+        forged.push(greeting(FORGED_GREETINGS[0], &what, name.to_string()));
     }
-    forged.push(greeting(FORGED_GREETINGS[1], "Greeting forged as the server's own address", ip.to_string()));
+    let what = format!("Greeting forged as the server's own address, {ip}");
+    forged.push(greeting(FORGED_GREETINGS[1], &what, ip.to_string()));
     forged.push(greeting(FORGED_GREETINGS[2], "Greeting forged as localhost", "localhost".into()));
     let mut probes = vec![
         Probe {

@@ -1667,6 +1667,13 @@ impl Session {
     /// then the advice for the server's software (by its generation, for
     /// Exchange).
     fn advice(&self, probes: &[ProbeReport]) -> Vec<String> {
+        // A server never asked the relay question was never shown to relay:
+        // the reason says what to do, and advice on closing a relay would
+        // only mislead.
+        let accepted = probes.iter().any(|p| p.outcome == Outcome::Accepted);
+        if !accepted && probes.iter().any(|p| matches!(p.outcome, Outcome::NotAsked { .. })) {
+            return Vec::new();
+        }
         let identity = self.server.identity.clone().unwrap_or_else(|| Identity::from(self.server.software));
         let mut advice: Vec<String> = Vec::new();
         for p in probes.iter().filter(|p| p.outcome == Outcome::Accepted) {

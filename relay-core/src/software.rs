@@ -509,11 +509,11 @@ impl Software {
         match (self, hole) {
             (Software::Postfix, Hole::Greeting) => &[
                 "A check_helo_access table whose entry says OK, listed before reject_unauth_destination in smtpd_relay_restrictions (or in smtpd_recipient_restrictions), lets anyone relay who greets with that name: HELO names are forged at will.",
-                "Remove such OK entries, or move check_helo_access after reject_unauth_destination: a HELO table is for refusing (listing your own names with REJECT is its usual use, since only strangers greet you with them). Then postfix reload and test again.",
+                "Remove such OK entries, or move check_helo_access after reject_unauth_destination: a HELO table is for refusing (listing your own names with REJECT is its usual use, since only strangers greet you with them).",
             ],
             (Software::Postfix, Hole::Sender) => &[
                 "A check_sender_access table whose entry says OK, listed before reject_unauth_destination in smtpd_relay_restrictions (or in smtpd_recipient_restrictions), lets anyone relay who names that sender: sender addresses are forged at will.",
-                "Remove such OK entries, or move check_sender_access after reject_unauth_destination or into smtpd_sender_restrictions (where OK ends only that list); relay only for permit_mynetworks and permit_sasl_authenticated. Then postfix reload and test again.",
+                "Remove such OK entries, or move check_sender_access after reject_unauth_destination or into smtpd_sender_restrictions (where OK ends only that list); relay only for permit_mynetworks and permit_sasl_authenticated.",
             ],
             (Software::Postfix, Hole::Percent) => &[
                 "Look for allow_untrusted_routing = yes (the default is no): it forwards addresses with sender-specified routing such as user%site@yourhost to $relay_domains, and lets them match your access tables.",

@@ -274,11 +274,11 @@ fn not_asked(refused: Refusal, reply: Option<&Reply>) -> String {
                 .map(|zone| format!(": its address is listed on {zone}"))
                 .unwrap_or_default();
             format!(
-                "The server refused our checker itself{listed}{said}, before it judged relaying, so the relay question was never asked. Run the check from another vantage point (the hosted check, or a host whose address is not listed); for a clean client the same server may relay."
+                "The server refused our checker itself{listed}{said}, before it judged relaying, so the relay question was never asked: for a client it does not block, the same server may relay. Run the check again from an address it does not block (another network; if this was a hosted check, a host of your own outside your network)."
             )
         }
         Refusal::RecipientDomain => format!(
-            "The server refused the recipient's domain{said}, not the relay: that domain accepts no mail (the reserved example domains publish a null MX), so relaying was never judged. Run the check again with an outside recipient domain that has a working MX, for instance a domain of your own (the outside recipient's domain under Advanced on the page, --to-domain in the terminal)."
+            "The server refused the recipient's domain{said}, not the relay: that domain accepts no mail (the reserved example domains publish a null MX), so relaying was never judged. Run the check again with an outside recipient domain that has a working MX, for instance a domain of your own (the outside recipient's domain under Advanced on the page, --to-domain in the terminal, \"to_domain\" in the API)."
         ),
         Refusal::Greeting => format!(
             "The server refused our greeting name{said} before it judged relaying, so the relay question was never asked. Run the check again greeting with a name that resolves, such as this machine's own host name (--helo in the terminal), or from a host whose name the server knows."
@@ -350,7 +350,7 @@ pub fn overall(answers: &[Answer]) -> (Verdict, String) {
         return (
             Verdict::Open,
             format!(
-                "The server accepted mail for an outside domain from an outside sender in the probe \"{}\"{}.{more}",
+                "The server accepted mail for an outside domain in the probe \"{}\"{}: it would relay for anyone who sends like that.{more}",
                 a.name,
                 reply_of(a.reply)
             ),
@@ -375,8 +375,13 @@ pub fn overall(answers: &[Answer]) -> (Verdict, String) {
         let not_asked = count(&is_not_asked);
         let head = if denied > 0 {
             format!("Not an open relay as far as we could ask ({denied} of {total} relay attempts were refused), but {not_asked} were never asked")
+        } else if not_asked == total {
+            format!("The relay question was never answered: all {total} probes were refused for something other than relaying")
         } else {
-            format!("The relay question was never answered: {not_asked} of {total} probes were refused for something other than relaying")
+            format!(
+                "The relay question was never answered: {not_asked} of {total} probes were refused for something other than relaying, and the other {} got no firm answer",
+                total - not_asked
+            )
         };
         return (
             Verdict::Inconclusive,
