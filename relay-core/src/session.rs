@@ -854,9 +854,15 @@ impl Session {
             conn.queue(Purpose::Mail(p), mail);
             conn.queue(Purpose::Rcpt(p), rcpt);
         }
-        // A server that limits connections may need this one again: then
-        // QUIT waits until nothing is left for it.
-        if conn.pipelining && !self.schedule.is_limited() {
+        // A server that limits connections may need this one again: then,
+        // and while other connections may still be turned away at the door
+        // (Postfix's anvil answers them a second late), QUIT waits until
+        // nothing is left for it.
+        let others_pending = self.conns.iter().any(|c| {
+            c.id != id && c.is_open() && !c.facts_only && matches!(c.phase, Phase::Connecting | Phase::Banner)
+        });
+        let conn = &mut self.conns[id.0 as usize];
+        if conn.pipelining && !self.schedule.is_limited() && !others_pending {
             conn.queue(Purpose::Quit, Command::Quit);
             conn.quit_queued = true;
         }
@@ -1585,8 +1591,7 @@ impl Session {
                     continue;
                 }
                 let room = self.conns[id.0 as usize].assigned < 2 * self.config.probes_per_connection.max(1);
-                let may_wait =
-                    self.schedule.is_limited() && pending && room && self.conns[id.0 as usize].greeting.is_none();
+                let may_wait = pending && room && self.conns[id.0 as usize].greeting.is_none();
                 if !may_wait {
                     self.quit(id);
                 }
