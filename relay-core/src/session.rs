@@ -93,6 +93,10 @@ enum Loss {
     Closed,
     TimedOut,
     Garbled(ReplyError),
+    /// A reply arrived while no command awaited one: the server's replies
+    /// can no longer be matched to our commands (a flood of "250 x" would
+    /// otherwise answer every RCPT).
+    Unsolicited(Reply),
     /// 421 or another 4xx that ends the session.
     Closing(Reply),
     ConnectFailed(String),
@@ -104,6 +108,13 @@ impl Loss {
             Loss::Closed => Outcome::ConnectionLost { at },
             Loss::TimedOut => Outcome::TimedOut { at },
             Loss::Garbled(err) => Outcome::Garbled { at, detail: err.to_string() },
+            Loss::Unsolicited(reply) => Outcome::Garbled {
+                at,
+                detail: format!(
+                    "The server sent a reply nobody asked for ({}), so its replies could not be matched to our commands",
+                    reply.summary()
+                ),
+            },
             Loss::Closing(_) => Outcome::Deferred { at },
             Loss::ConnectFailed(reason) => Outcome::NotConnected { reason: reason.clone() },
         }
@@ -554,7 +565,8 @@ impl Session {
             if reply.is_closing() {
                 return self.lose(id, Loss::Closing(reply), None, true);
             }
-            return self.note(id, "a reply nobody asked for; ignored".into());
+            self.note(id, "a reply nobody asked for: the server's replies no longer match our commands; giving up on this connection".into());
+            return self.lose(id, Loss::Unsolicited(reply), None, true);
         };
         if reply.is_closing() && out.purpose != Purpose::Quit {
             return self.lose(id, Loss::Closing(reply), Some(out), true);

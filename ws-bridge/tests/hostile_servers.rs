@@ -278,6 +278,17 @@ fn multi_line_reply_that_never_ends_is_cut_off_with_bounded_memory() {
 }
 
 #[test]
+fn a_flood_of_whole_replies_is_garbled_never_an_acceptance() {
+    // Endless "250 x" after the greeting: replies nobody asked for cannot
+    // be matched to questions, so they answer none (they made 9 of 22
+    // probes "accepted" and the verdict "open relay").
+    let server = HostileServer::start(|_| Script::closed_relay().answer("EHLO", Answer::Flood(b"250 x\r\n".to_vec())));
+    let run = check("flood of replies", &server, 10, secs(10) + SLACK);
+    run.assert_outcome("inconclusive", 2, &["nobody asked"]);
+    run.assert_every_probe("inconclusive");
+}
+
+#[test]
 fn banner_that_never_ends_is_cut_off_with_bounded_memory() {
     let server =
         HostileServer::start(|_| Script::closed_relay().opening(Answer::Flood(b"220-still greeting\r\n".to_vec())));
