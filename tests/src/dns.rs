@@ -31,7 +31,7 @@ use std::time::Duration;
 use crate::net::free_port;
 
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA, TXT};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -52,6 +52,8 @@ pub enum DnsRecord {
     Mx { name: String, preference: u16, exchange: String },
     /// `name TXT "text"` (one character-string; a blocklist's reason).
     Txt { name: String, text: String },
+    /// `name PTR target`: an address's reverse name.
+    Ptr { name: String, target: String },
 }
 
 impl DnsRecord {
@@ -82,12 +84,21 @@ impl DnsRecord {
         DnsRecord::Txt { name: name.to_string(), text: text.to_string() }
     }
 
+    /// `d.c.b.a.in-addr.arpa PTR target`: the reverse name of the IPv4
+    /// address `addr` (`a.b.c.d`). Panics if `addr` is not one.
+    pub fn ptr(addr: &str, target: &str) -> DnsRecord {
+        let addr: Ipv4Addr = addr.parse().expect("an IPv4 address");
+        let [a, b, c, d] = addr.octets();
+        DnsRecord::Ptr { name: format!("{d}.{c}.{b}.{a}.in-addr.arpa"), target: target.to_string() }
+    }
+
     fn name(&self) -> &str {
         match self {
             DnsRecord::A { name, .. }
             | DnsRecord::Aaaa { name, .. }
             | DnsRecord::Mx { name, .. }
-            | DnsRecord::Txt { name, .. } => name,
+            | DnsRecord::Txt { name, .. }
+            | DnsRecord::Ptr { name, .. } => name,
         }
     }
 
@@ -98,6 +109,7 @@ impl DnsRecord {
             DnsRecord::Aaaa { addr, .. } => RData::AAAA(AAAA(*addr)),
             DnsRecord::Mx { preference, exchange, .. } => RData::MX(MX::new(*preference, fqdn(exchange))),
             DnsRecord::Txt { text, .. } => RData::TXT(TXT::new(vec![text.clone()])),
+            DnsRecord::Ptr { target, .. } => RData::PTR(PTR(fqdn(target))),
         };
         Record::from_rdata(name, TTL, data)
     }
