@@ -104,6 +104,18 @@ impl Schedule {
         self.queue.pop_front()
     }
 
+    /// How many probes wait for a connection.
+    pub fn waiting(&self) -> usize {
+        self.queue.iter().map(Vec::len).sum()
+    }
+
+    /// `n` connections more in the budget, after waiting out a server's
+    /// connection rate limit (once an audit).
+    pub fn refund(&mut self, n: usize) {
+        self.max_connections += n;
+        self.parallel = 1;
+    }
+
     /// Whether the server turned a connection away.
     pub fn is_limited(&self) -> bool {
         self.limited

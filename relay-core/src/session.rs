@@ -40,6 +40,11 @@ use crate::transcript::{Direction, TranscriptLine};
 use crate::verdict::{self, Answer, Outcome, ProbeVerdict, Stage, Verdict};
 use crate::wire::WsQuery;
 
+/// How long to wait, once, when a server turns every new connection away:
+/// Postfix's anvil counts connections per minute (`anvil_rate_time_unit`),
+/// and so do most rate limits.
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(61);
+
 /// How long to wait for the 221 after QUIT; the verdict does not depend on it.
 const QUIT_GRACE: Duration = Duration::from_secs(2);
 
@@ -271,6 +276,10 @@ pub struct Session {
     /// How the last connection turned away at the door was lost: what the
     /// probes that never got a connection end as.
     turned_away_by: Option<Loss>,
+    /// Waiting for the server's connection rate limit until then; the wait
+    /// happens once an audit (`rate_limit_waited`).
+    waiting_until: Option<Duration>,
+    rate_limit_waited: bool,
 }
 
 impl Session {
@@ -311,6 +320,8 @@ impl Session {
             facts_wanted: config.tls == TlsMode::Auto && !config.implicit_tls,
             facts_connection: false,
             turned_away_by: None,
+            waiting_until: None,
+            rate_limit_waited: false,
             config,
         };
         session.open_connection(Vec::new(), now);
@@ -465,6 +476,10 @@ impl Session {
     /// Time has passed; call when [`Session::poll_timeout`] comes due.
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
+        if self.waiting_until.is_some_and(|t| t <= now) {
+            // The wait for a rate limit is over: after_input opens again.
+            self.waiting_until = None;
+        }
         let due: Vec<ConnectionId> =
             self.conns.iter().filter(|c| c.is_open() && c.deadline.is_some_and(|d| d <= now)).map(|c| c.id).collect();
         for id in due {
@@ -502,7 +517,8 @@ impl Session {
 
     /// When [`Session::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.conns.iter().filter(|c| c.is_open()).filter_map(|c| c.deadline).min()
+        let connections = self.conns.iter().filter(|c| c.is_open()).filter_map(|c| c.deadline);
+        connections.chain(self.waiting_until).min()
     }
 
     pub fn is_finished(&self) -> bool {
@@ -1129,7 +1145,7 @@ impl Session {
 
     /// Opens connections for waiting probe groups, as many at once as allowed.
     fn open_connections(&mut self) {
-        if !self.planned || self.finished.is_some() {
+        if !self.planned || self.finished.is_some() || self.waiting_until.is_some() {
             return;
         }
         // Connections opened early and still without probes take them first.
@@ -1153,6 +1169,18 @@ impl Session {
                 Opening::Open => {
                     let chunk = self.schedule.next_group().expect("a group waits");
                     self.open_connection(chunk, self.now);
+                }
+                Opening::Exhausted if self.may_wait_for_rate_limit() => {
+                    // The server turned away every new connection: its rate
+                    // limit (Postfix's anvil counts a minute) will let us in
+                    // again. Wait once, then ask what is left.
+                    let left = self.schedule.waiting();
+                    self.schedule.refund(left.div_ceil(self.config.probes_per_connection.max(1)) + 1);
+                    self.waiting_until = Some(self.now + RATE_LIMIT_WAIT);
+                    let last = self.conns.last().map(|c| c.id).unwrap_or(ConnectionId(0));
+                    let secs = RATE_LIMIT_WAIT.as_secs();
+                    self.note(last, format!("the server turns every new connection away: waiting {secs} s for its connection rate limit, then asking the {left} probe(s) left"));
+                    break;
                 }
                 Opening::Exhausted => {
                     // Out of connections to try: what waits can never be asked.
@@ -1523,6 +1551,21 @@ impl Session {
             self.probes[p].held = None;
             self.finish_probe(p, outcome, held.reply, held.connection);
         }
+    }
+
+    /// Whether to wait for the server's connection rate limit: once, when
+    /// the server itself turned connections away at the door (a 421, not a
+    /// bridge's refusal, which says its own "try again later"), while
+    /// nothing is open and probes wait. Sets the once.
+    fn may_wait_for_rate_limit(&mut self) -> bool {
+        if self.rate_limit_waited || self.waiting_until.is_some() {
+            return self.waiting_until.is_some();
+        }
+        if !matches!(self.turned_away_by, Some(Loss::Closing(_))) || self.schedule.is_empty() {
+            return false;
+        }
+        self.rate_limit_waited = true;
+        true
     }
 
     /// A server that turned connections away limits how many we may have:

@@ -235,3 +235,34 @@ fn a_refused_recipient_domain_is_asked_again_at_the_fallback_domain() {
     assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
     assert!(run.report.probes.iter().all(|p| p.verdict != ProbeVerdict::Denied));
 }
+
+/// Connections the server of the rate-limit test turns away, from the
+/// third on: more than the session opens before it waits (about 27), so
+/// that only a wait gets the rest asked.
+const REFUSED_BEFORE_THE_WAIT: usize = 30;
+
+#[test]
+fn a_server_whose_rate_limit_turns_everything_away_is_waited_for_once() {
+    // Five connections a minute, then 421 for every new one until the
+    // minute is over (Postfix's anvil). The first wave's probes are carried
+    // on the five; what is left waits out the minute and is asked then.
+    let run = run(Config::default(), |i| {
+        if (2..REFUSED_BEFORE_THE_WAIT).contains(&i) {
+            postfix().banner("421 4.7.0 mx.example.org Error: too many connections from 192.0.2.1")
+        } else {
+            postfix()
+        }
+    });
+    assert_eq!(run.report.verdict, Verdict::Closed, "{}", run.report.reason);
+    assert!(run.report.transcript.iter().any(|l| l.text.contains("waiting 61 s")), "no wait");
+    // A server that never lets us in again is waited for once, then said.
+    let run = common::run(Config::default(), |i| {
+        if i >= 1 {
+            postfix().banner("421 4.7.0 mx.example.org Error: too many connections from 192.0.2.1")
+        } else {
+            postfix()
+        }
+    });
+    assert_eq!(run.report.verdict, Verdict::Inconclusive, "{}", run.report.reason);
+    assert_eq!(run.report.transcript.iter().filter(|l| l.text.contains("waiting 61 s")).count(), 1);
+}
