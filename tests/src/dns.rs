@@ -24,6 +24,8 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -152,6 +154,28 @@ pub fn example_zone() -> Vec<DnsRecord> {
 pub fn port_53_address() -> SocketAddr {
     let [x, y] = free_port().to_be_bytes();
     SocketAddr::from(([127, 53, x, y], 53))
+}
+
+/// A command that runs `program` in a mount namespace of its own where
+/// `/etc/resolv.conf` is `resolv_conf`, written here to name `dns` alone:
+/// for a mail server that resolves through the C library, which reads no
+/// other file and cannot be given a port (so `dns` is on port 53 of a
+/// loopback address, as [`DnsServer::start_on_port_53`]'s). The caller adds
+/// `program`'s arguments. util-linux `unshare` makes the namespace and a
+/// private bind mount; the namespace lives as long as a process in it does
+/// (a daemon `program` forks keeps it), and nothing else on the machine
+/// sees it. Names in /etc/hosts still come from there.
+pub fn resolving_at(dns: SocketAddr, resolv_conf: &Path, program: impl AsRef<std::ffi::OsStr>) -> io::Result<Command> {
+    assert!(dns.ip().is_loopback(), "fixtures resolve through loopback only, not {dns}");
+    assert_eq!(dns.port(), 53, "/etc/resolv.conf names a DNS server without a port: it must listen on 53");
+    std::fs::write(resolv_conf, format!("# relaycheck test fixture: asks {dns} only\nnameserver {}\n", dns.ip()))?;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc/resolv.conf && exec "$@""#)
+        .arg(resolv_conf)
+        .arg(program);
+    Ok(command)
 }
 
 /// A running DNS server on loopback, UDP and TCP on the same port.

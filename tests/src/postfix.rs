@@ -25,6 +25,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::certs::Cert;
+use crate::dns::resolving_at;
 use crate::net::{free_port, listeners_on, wait_for_banner, wait_for_port};
 
 /// How one listener treats relaying from 127.0.0.1.
@@ -150,7 +151,7 @@ impl Builder {
     /// Postfix looks every name up at `dns` (a server on port 53 of a
     /// loopback address, such as [`crate::dns::DnsServer::start_on_port_53`]'s):
     /// it starts in a mount namespace of its own where `/etc/resolv.conf` is
-    /// a file naming that server only (`unshare -m`, then `mount --bind`);
+    /// a file naming that server only ([`resolving_at`]);
     /// master and every process it starts stay there, and nothing else on
     /// the machine sees it. Names in /etc/hosts (localhost, which 127.0.0.1
     /// is called when smtpd looks its client up) still come from there.
@@ -385,20 +386,10 @@ impl Postfix {
 }
 
 /// `postfix start` in a mount namespace of its own where `/etc/resolv.conf`
-/// is `dir/resolv.conf`, naming `dns` alone (util-linux `unshare`; the mount
-/// is private to the namespace, which lives as long as master does).
+/// is `dir/resolv.conf`, naming `dns` alone ([`resolving_at`]; the
+/// namespace lives as long as master does).
 fn start_resolving_at(dir: &Path, dns: SocketAddr) -> std::io::Result<Output> {
-    let resolv_conf = dir.join("resolv.conf");
-    fs::write(
-        &resolv_conf,
-        format!("# relaycheck test fixture: this Postfix asks {dns} only\nnameserver {}\n", dns.ip()),
-    )?;
-    Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg(r#"mount --bind "$0" /etc/resolv.conf && exec postfix -c "$1" start"#)
-        .arg(&resolv_conf)
-        .arg(dir.join("conf"))
-        .output()
+    resolving_at(dns, &dir.join("resolv.conf"), "postfix")?.arg("-c").arg(dir.join("conf")).arg("start").output()
 }
 
 impl Drop for Postfix {
