@@ -7,6 +7,7 @@
 pub mod audit_socket;
 pub mod bridge;
 pub mod certs;
+pub mod check;
 pub mod dns;
 pub mod exim;
 pub mod hostile;

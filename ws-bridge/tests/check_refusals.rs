@@ -15,68 +15,30 @@
 //! what every driver must say of them.
 
 use std::net::SocketAddr;
-use std::process::Command;
 
+use relaycheck_tests::check::{
+    self, assert_closed_or_says_what_was_not_asked, assert_exit, assert_inconclusive, assert_open, notes, Checked,
+};
 use relaycheck_tests::dns::{DnsRecord, DnsServer};
 use relaycheck_tests::postfix::{Postfix, HOSTNAME};
 use relaycheck_tests::refusals::{
-    self, assert_attempt, assert_said, not_asked, probe, probes, str_of, summary, with_verdict, Fixture, CUSTOMER,
-    FORGED_GREETINGS, FROM, HELO, OK, OPEN, RELAY_DENIED, RELAY_TARGET, TO,
+    self, assert_attempt, assert_said, not_asked, probe, probes, str_of, summary, two_at_once, with_verdict, Fixture,
+    CUSTOMER, FORGED_GREETINGS, FROM, HELO, OK, OPEN, RELAY_DENIED, RELAY_TARGET, TO,
 };
 use relaycheck_tests::smtp::Dialogue;
-use serde_json::Value;
 
 /// Relays for nobody but 127.0.0.2 (`mynetworks`), with a permanent refusal.
 const CLOSED: &str = "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination";
 
-/// What a check said: its exit code and its JSON report.
-struct Checked {
-    code: Option<i32>,
-    report: Value,
-}
+const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
 
 /// `ws-bridge check HOST --port P --json --timeout 10 EXTRA…`.
 fn check(host: &str, port: u16, extra: &[&str]) -> Checked {
-    let out = Command::new(env!("CARGO_BIN_EXE_ws-bridge"))
-        .arg("check")
-        .arg(host)
-        .args(["--port", &port.to_string(), "--json", "--timeout", "10"])
-        .args(extra)
-        .output()
-        .expect("run ws-bridge");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    });
-    Checked { code: out.status.code(), report }
+    check::check(BIN, host, port, extra)
 }
 
 fn check_addr(addr: SocketAddr, extra: &[&str]) -> Checked {
-    check(&addr.ip().to_string(), addr.port(), extra)
-}
-
-/// The transcript's notes (`===` lines: connections, their ends, retries).
-fn notes(report: &Value) -> String {
-    let lines = report["transcript"].as_array().into_iter().flatten();
-    let notes = lines.filter(|l| l["direction"] == "note");
-    notes.map(|l| format!("  [c{}] {}\n", l["connection"], str_of(l, "text"))).collect()
-}
-
-/// The exit code of an open relay (1) or an inconclusive audit (2).
-fn assert_exit(checked: &Checked, code: i32) {
-    assert_eq!(checked.code, Some(code), "the exit code of this verdict:\n{}", summary(&checked.report));
-}
-
-/// An inconclusive verdict whose reason contains every one of `words`.
-fn assert_inconclusive(checked: &Checked, words: &[&str]) {
-    refusals::assert_inconclusive(&checked.report, words);
-    assert_exit(checked, 2);
-}
-
-/// An open verdict whose accepted probes are exactly `accepted` (all of
-/// them, when `accepted` is empty).
-fn assert_open(checked: &Checked, accepted: &[&str]) {
-    refusals::assert_open(&checked.report, accepted);
-    assert_exit(checked, 1);
+    check::check_addr(BIN, addr, extra)
 }
 
 #[test]
@@ -203,52 +165,6 @@ fn a_provider_s_mx_trusting_its_customer_s_senders_makes_the_customer_domain_ope
     let checked = check(CUSTOMER, fixture.addr().port(), &["--resolver", &fixture.dns.addr.to_string()]);
     refusals::assert_customer_domain_open(&checked.report);
     assert_eq!(checked.code, Some(1), "the exit code of an open domain:\n{:#}", checked.report);
-}
-
-/// Never open; closed only with every relay probe denied; otherwise
-/// inconclusive, naming a probe it could not finish.
-fn assert_closed_or_says_what_was_not_asked(checked: &Checked, postfix: &Postfix) {
-    let report = &checked.report;
-    let context = format!("{}notes:\n{}log:\n{}", summary(report), notes(report), postfix.log());
-    let unanswered: Vec<&Value> = probes(report).iter().filter(|p| p["verdict"] != "denied").collect();
-    assert!(probes(report).len() >= 20, "{context}");
-    match str_of(report, "verdict") {
-        "closed" => {
-            assert!(unanswered.is_empty(), "closed, but not every probe was denied:\n{context}");
-            assert_eq!(checked.code, Some(0), "{context}");
-        }
-        "inconclusive" => {
-            assert!(!unanswered.is_empty(), "inconclusive, but every probe was denied:\n{context}");
-            assert!(unanswered.iter().all(|p| p["verdict"] != "accepted"), "{context}");
-            let reason = str_of(report, "reason");
-            let named = unanswered.iter().any(|p| reason.contains(&format!("\"{}\"", str_of(p, "name"))));
-            assert!(named, "the reason names none of the probes that were not answered:\n{context}");
-        }
-        other => panic!("a closed relay behind a connection limit came out {other:?}:\n{context}"),
-    }
-}
-
-/// Two connections open at once, both greeted with a 220: smtpd tells anvil
-/// of a client gone only once it has noticed, so a connection just closed
-/// (the fixture's wait for the banner, an earlier dialogue) may still count
-/// for a moment.
-fn two_at_once(addr: SocketAddr, postfix: &Postfix) -> [Dialogue; 2] {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let pair = [Dialogue::open(addr), Dialogue::open(addr)];
-        if pair.iter().all(|d| d.banner.code() == 220) {
-            return pair;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "never two connections at once:\n{}{}\nlog:\n{}",
-            pair[0],
-            pair[1],
-            postfix.log()
-        );
-        drop(pair);
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 /// The refusal smtpd gives at connect time once anvil's limit is reached.
