@@ -421,6 +421,7 @@ fn is_recipient_domain(code: Option<(u8, u16, u16)>, text: &str) -> bool {
             "undeliverable address",
             "unverified address",
             "no mx",
+            "indicated no smtp service",
             "mail loops back to myself",
         ])
 }

@@ -169,6 +169,9 @@ struct ProbeState {
     /// Its recipient was asked again at the fallback outside domain, the
     /// first one's domain having been refused.
     other_domain: bool,
+    /// What its answer refused, when the stage it came at tells more than
+    /// the outcome does (a greeting refused in words of no class).
+    refused_as: Option<Refusal>,
     result: Option<ProbeResult>,
 }
 
@@ -186,6 +189,7 @@ impl ProbeState {
             mail_reply: None,
             held: None,
             other_domain: false,
+            refused_as: None,
             result: None,
         }
     }
@@ -638,6 +642,9 @@ impl Session {
                     // A forged greeting refused: that is the answer it asked for.
                     let forged = self.probes[p].probe.helo.is_some() && refused == Refusal::Greeting;
                     let outcome = if forged { Outcome::Denied } else { outcome.clone() };
+                    // Read at the greeting, whatever its words: it is the
+                    // greeting that was refused.
+                    self.probes[p].refused_as = Some(refused);
                     self.finish_probe(p, outcome, Some(reply.clone()), id);
                 }
                 self.quit(id);
@@ -679,6 +686,13 @@ impl Session {
                 // the probe has moved on by then, and that reply means nothing.
                 if self.probes[p].asking == Some(id) && self.probes[p].result.is_none() {
                     let reading = self.read_rcpt(p, &reply);
+                    if matches!(reading, RcptReading::Answer(Outcome::Denied))
+                        && refusal::classify_answer(Stage::Recipient, &reply) == Refusal::RecipientDomain
+                    {
+                        // "Unrouteable address" where the recipient lands at
+                        // the server itself refuses that mailbox.
+                        self.probes[p].refused_as = Some(Refusal::Recipient);
+                    }
                     if p == 0 {
                         let (tone, meaning) = match &reading {
                             RcptReading::Answer(outcome) => {
@@ -687,7 +701,7 @@ impl Session {
                                     ProbeVerdict::Denied => Tone::Good,
                                     _ => Tone::Warning,
                                 };
-                                (tone, outcome.explain(Some(&reply)))
+                                (tone, outcome.explain_asked(Some(&reply), &self.asked(&self.probes[p])))
                             }
                             RcptReading::SenderRefused => {
                                 (Tone::Warning, narration::sender_refused(&self.probes[p].sender, &reply))
@@ -1706,7 +1720,12 @@ impl Session {
         let answers: Vec<Answer> = self.probes[..self.relay_probes]
             .iter()
             .filter_map(|p| {
-                p.result.as_ref().map(|r| Answer { name: &p.probe.name, outcome: &r.outcome, reply: r.reply.as_ref() })
+                p.result.as_ref().map(|r| Answer {
+                    name: &p.probe.name,
+                    outcome: &r.outcome,
+                    reply: r.reply.as_ref(),
+                    asked: self.asked(p),
+                })
             })
             .collect();
         verdict::overall(&answers)
@@ -1747,6 +1766,17 @@ impl Session {
         advice
     }
 
+    /// What probe `state` asked with: the outside domain its recipient is
+    /// or hides, and the name it greeted with.
+    fn asked<'a>(&'a self, state: &'a ProbeState) -> verdict::Asked<'a> {
+        let to_domain = match (&self.config.fallback_to_domain, state.other_domain) {
+            (Some(other), true) => other.as_str(),
+            _ => self.config.to_domain.as_str(),
+        };
+        let helo = state.probe.helo.as_deref().unwrap_or(&self.config.helo_name);
+        verdict::Asked { to_domain: Some(to_domain), helo: Some(helo) }
+    }
+
     fn probe_report(&self, p: usize) -> ProbeReport {
         let state = &self.probes[p];
         let (outcome, reply, conn, at) = match &state.result {
@@ -1769,8 +1799,8 @@ impl Session {
             code: reply.as_ref().map(|r| r.code),
             reply: reply.as_ref().map(Reply::summary),
             mail_reply: state.mail_reply.as_ref().map(Reply::summary),
-            explanation: outcome.explain(reply.as_ref()),
-            refused: outcome.refused(reply.as_ref()),
+            explanation: outcome.explain_asked(reply.as_ref(), &self.asked(state)),
+            refused: state.refused_as.or_else(|| outcome.refused(reply.as_ref())),
             outcome,
             connection: conn.number(),
             elapsed_ms: state.started.map_or(0.0, |s| ms(at.saturating_sub(s))),

@@ -221,6 +221,15 @@ impl Outcome {
 
     /// One sentence on what this outcome means, given the reply it rests on.
     pub fn explain(&self, reply: Option<&Reply>) -> String {
+        self.explain_asked(reply, &Asked::default())
+    }
+
+    /// [`Outcome::explain`], naming what the probe asked with: servers do
+    /// not always quote the domain or greeting they refuse.
+    pub fn explain_asked(&self, reply: Option<&Reply>, asked: &Asked) -> String {
+        if let Outcome::NotAsked { refused, .. } = self {
+            return not_asked(*refused, reply, asked);
+        }
         let said = reply.map(|r| format!(" ({})", r.summary())).unwrap_or_default();
         match self {
             Outcome::Accepted => format!("The server accepted an outside recipient from an outside sender{said}: it would relay this message."),
@@ -252,7 +261,7 @@ impl Outcome {
                 format!("The connection could not be made: {}.", reason.trim_end_matches('.'))
             }
             Outcome::Garbled { at, detail } => format!("{detail} ({at})."),
-            Outcome::NotAsked { refused, .. } => not_asked(*refused, reply),
+            Outcome::NotAsked { refused, .. } => not_asked(*refused, reply, &Asked::default()),
         }
     }
 }
@@ -264,9 +273,20 @@ fn is_limit_not_greylisting(at: Stage, reply: &Reply) -> bool {
     refusal::classify(at, reply) == Refusal::Limit && !text.contains("greylist") && !text.contains("graylist")
 }
 
+/// What a probe asked with, for sentences that name it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Asked<'a> {
+    /// The outside domain its recipient is (or hides).
+    pub to_domain: Option<&'a str>,
+    /// The name it greeted with.
+    pub helo: Option<&'a str>,
+}
+
 /// Why a probe was never asked, and what to do, in words.
-fn not_asked(refused: Refusal, reply: Option<&Reply>) -> String {
+fn not_asked(refused: Refusal, reply: Option<&Reply>, asked: &Asked) -> String {
     let said = reply.map(|r| format!(" ({})", r.summary())).unwrap_or_default();
+    let domain = asked.to_domain.map(|d| format!(", {d}")).unwrap_or_default();
+    let helo = asked.helo.map(|h| format!(", {h}")).unwrap_or_default();
     match refused {
         Refusal::Client => {
             let listed = reply
@@ -278,10 +298,10 @@ fn not_asked(refused: Refusal, reply: Option<&Reply>) -> String {
             )
         }
         Refusal::RecipientDomain => format!(
-            "The server refused the recipient's domain{said}, not the relay: that domain accepts no mail (the reserved example domains publish a null MX), so relaying was never judged. Run the check again with an outside recipient domain that has a working MX, for instance a domain of your own (the outside recipient's domain under Advanced on the page, --to-domain in the terminal, \"to_domain\" in the API)."
+            "The server refused the recipient's domain{domain}{said}, not the relay: that domain accepts no mail (the reserved example domains publish a null MX), so relaying was never judged. Run the check again with an outside recipient domain that has a working MX, for instance a domain of your own (the outside recipient's domain under Advanced on the page, --to-domain in the terminal, \"to_domain\" in the API)."
         ),
         Refusal::Greeting => format!(
-            "The server refused our greeting name{said} before it judged relaying, so the relay question was never asked. Run the check again greeting with a name that resolves, such as this machine's own host name (--helo in the terminal), or from a host whose name the server knows."
+            "The server refused our greeting name{helo}{said} before it judged relaying, so the relay question was never asked. Run the check again greeting with a name that resolves, such as this machine's own host name (--helo in the terminal), or from a host whose name the server knows."
         ),
         Refusal::Sender => format!(
             "The server refused every sender we could use{said}, so the recipient was never tested."
@@ -319,6 +339,8 @@ pub struct Answer<'a> {
     pub outcome: &'a Outcome,
     /// The reply the outcome rests on.
     pub reply: Option<&'a Reply>,
+    /// What the probe asked with.
+    pub asked: Asked<'a>,
 }
 
 /// Combines the relay attempts' outcomes (never the controls') into the
@@ -385,7 +407,7 @@ pub fn overall(answers: &[Answer]) -> (Verdict, String) {
         };
         return (
             Verdict::Inconclusive,
-            format!("{head}. First of them, \"{}\": {}", a.name, a.outcome.explain(a.reply)),
+            format!("{head}. First of them, \"{}\": {}", a.name, a.outcome.explain_asked(a.reply, &a.asked)),
         );
     }
     let transient = count(&Outcome::is_transient);

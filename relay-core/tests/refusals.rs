@@ -162,6 +162,10 @@ const TABLE: &[(Stage, &str, Refusal)] = &[
     // that is the case this line stands for. The same words come for an unknown LOCAL user under
     // Debian's configuration (no cannot_route_message), which the engine tells apart by the address.
     (Rcpt, "550 Unrouteable address", RecipientDomain),
+    // Exim 4.96 src/src/routers/dnslookup.c, a null MX (RFC 7505) under
+    // `verify = recipient` through a dnslookup router; seen against Exim in
+    // ws-bridge/tests/check_refusals_exim.rs.
+    (Rcpt, "550 an MX or SRV record indicated no SMTP service", RecipientDomain),
     // configure.default router localuser: `cannot_route_message = Unknown user`
     (Rcpt, "550 Unknown user", Recipient),
     // configure.default acl_check_rcpt: `deny message = Restricted characters in address`

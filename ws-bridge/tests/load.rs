@@ -1,5 +1,7 @@
-//! A bounded load test, loopback only: 1,000 audits at once through one
-//! bridge (about 6,000 websocket sessions), then the limits under a burst.
+//! A bounded load test, loopback only: 750 audits at once through one
+//! bridge (about 9,000 websocket sessions, each a file descriptor in this
+//! process, in the bridge and in the sink: this machine allows 20,000 a
+//! process), then the limits under a burst.
 //! Every count and wait is bounded, and it stops by itself. It prints its
 //! figures (bridge RSS, audit times under load beside one audit alone);
 //! the assertions are about correctness, never speed.
@@ -13,8 +15,10 @@ use relaycheck_tests::sink::Sink;
 use relaycheck_tests::ws::{audit, WsSession};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ws-bridge");
-/// How many audits run at once; `LOAD_AUDITS` overrides it.
-const AUDITS: usize = 1000;
+/// How many audits run at once; `LOAD_AUDITS` overrides it. Each opens up
+/// to 12 websocket sessions, and each session holds a descriptor in this
+/// process and two in the bridge: 750 stay under a limit of 20,000.
+const AUDITS: usize = 750;
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -31,7 +35,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_audits_at_once_through_one_bridge() {
+async fn hundreds_of_audits_at_once_through_one_bridge() {
     let audits: usize = std::env::var("LOAD_AUDITS").ok().and_then(|v| v.parse().ok()).unwrap_or(AUDITS);
     let sink = Sink::start().await;
     let target = sink.addr.to_string();
