@@ -30,6 +30,11 @@ use crate::command::{Command, CommandError, MAX_COMMAND_LINE};
 /// AUTH=, vendor extensions) is refused.
 pub const ALLOWED_PARAMETERS: [&str; 3] = ["SIZE", "BODY", "SMTPUTF8"];
 
+/// RCPT commands the bridge forwards in one session by default: what the
+/// session puts on one connection at most, so that a page's audit always
+/// fits.
+pub const MAX_RECIPIENTS: u32 = 8;
+
 /// What one page may send in one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuardLimits {
@@ -37,8 +42,9 @@ pub struct GuardLimits {
     /// are read as [`MAX_COMMAND_LINE`]: the grammar reads nothing longer.
     pub max_line: usize,
     /// RCPT commands forwarded in one session; later ones are refused. An
-    /// audit's connection sends at most 4; 8 leaves room and no more, so a
-    /// bridge cannot be used to harvest a server's mailboxes.
+    /// audit's connection sends 4, and at most 8 when the server limits
+    /// connections ([`MAX_RECIPIENTS`]); no more, so that a bridge cannot be
+    /// used to harvest a server's mailboxes.
     pub max_rcpts: u32,
     /// Lines read in one session, forwarded or refused; the one after the
     /// last closes the session.
@@ -47,7 +53,7 @@ pub struct GuardLimits {
 
 impl Default for GuardLimits {
     fn default() -> Self {
-        GuardLimits { max_line: MAX_COMMAND_LINE, max_rcpts: 8, max_commands: 1000 }
+        GuardLimits { max_line: MAX_COMMAND_LINE, max_rcpts: MAX_RECIPIENTS, max_commands: 1000 }
     }
 }
 

@@ -144,6 +144,11 @@ impl Schedule {
         self.queue.remove(i)
     }
 
+    /// Whether a group waits that greets its own way.
+    pub fn has_alone(&self) -> bool {
+        self.queue.iter().any(|g| g.iter().any(|p| self.alone.contains(p)))
+    }
+
     /// Whether a group waits that needs no greeting of its own.
     pub fn has_plain_group(&self) -> bool {
         self.queue.iter().any(|g| g.iter().all(|p| !self.alone.contains(p)))

@@ -1567,6 +1567,13 @@ impl Session {
         }
     }
 
+    /// The most probes one connection carries under a connection limit:
+    /// twice the configured group (Postfix slows down after 10 errors), and
+    /// never more recipients than the bridge's guard forwards in a session.
+    fn most_per_connection(&self) -> usize {
+        (2 * self.config.probes_per_connection.max(1)).min(crate::guard::MAX_RECIPIENTS as usize)
+    }
+
     /// Whether to wait for the server's connection rate limit: once, when
     /// the server itself turned connections away at the door (a 421, not a
     /// bridge's refusal, which says its own "try again later"), while
@@ -1596,16 +1603,19 @@ impl Session {
         {
             return false;
         }
-        let room = (2 * self.config.probes_per_connection.max(1)).saturating_sub(conn.assigned);
-        if let Some(chunk) = self.schedule.next_plain_group_within(room) {
+        let room = self.most_per_connection().saturating_sub(conn.assigned);
+        // While forged greetings wait, each connection keeps its last place
+        // for one of them.
+        let kept = usize::from(self.schedule.has_alone() && !self.server.helo_fallback);
+        if let Some(chunk) = self.schedule.next_plain_group_within(room.saturating_sub(kept)) {
             self.note(id, format!("the server limits connections from us: {} more probe(s) on this one", chunk.len()));
             self.assign(id, chunk);
             return true;
         }
         // A forged greeting needs a connection of its own, which the server
-        // will not give: greet again on this one instead (once: one probe,
-        // one error at most, after which the connection says goodbye).
-        if self.server.helo_fallback {
+        // will not give: greet again on this one instead (once, while it has
+        // room: one probe, after which the connection says goodbye).
+        if room == 0 || self.server.helo_fallback {
             return false;
         }
         let Some(chunk) = self.schedule.next_alone() else { return false };
@@ -1659,7 +1669,7 @@ impl Session {
                 if self.carry_more(id) {
                     continue;
                 }
-                let room = self.conns[id.0 as usize].assigned < 2 * self.config.probes_per_connection.max(1);
+                let room = self.conns[id.0 as usize].assigned < self.most_per_connection();
                 let may_wait = pending && room && self.conns[id.0 as usize].greeting.is_none();
                 if !may_wait {
                     self.quit(id);
